@@ -1,0 +1,74 @@
+"""period-aware staging (the refactoring plan's Task 1.2)
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-26
+
+Brings a legacy warehouse to the current schema, keeping every legacy row:
+
+1. adds the columns SPEC §5 names to legacy meta logs (nullable: legacy rows
+   have no value for them);
+2. adds ``_data_period VARCHAR(7) NOT NULL`` and its index to every table in
+   ``stage``. Legacy rows get the period ``'legacy'``: the old loads replaced
+   whole tables and recorded no period, so any real month would be a guess.
+   Such rows are never touched by a period reload; to assign them a month,
+   ``UPDATE stage.<t> SET _data_period = 'YYYY-MM' WHERE _data_period = 'legacy'``;
+3. drops the ``raw`` schema and its tables.
+
+Every step checks before it acts, so running it on a database that already
+has the new shape changes nothing.
+"""
+import sqlalchemy as sa
+from alembic import op
+
+from pipeline import db
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+LEGACY_PERIOD = "legacy"
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    inspector = sa.inspect(bind)
+    sqlite = bind.dialect.name == "sqlite"
+
+    for table in db.META.tables.values():
+        present = {c["name"] for c in inspector.get_columns(table.name, schema="meta")}
+        for column in table.columns:
+            if column.name not in present:
+                op.add_column(
+                    table.name, sa.Column(column.name, column.type, nullable=True), schema="meta"
+                )
+
+    for name in inspector.get_table_names(schema="stage"):
+        columns = {c["name"] for c in inspector.get_columns(name, schema="stage")}
+        if db.PERIOD_COLUMN not in columns:
+            # NOT NULL needs a value for the rows already there.
+            op.add_column(
+                name,
+                sa.Column(db.PERIOD_COLUMN, sa.String(7), nullable=False,
+                          server_default=LEGACY_PERIOD),
+                schema="stage",
+            )
+            if not sqlite:  # SQLite cannot drop a default; it is harmless there
+                op.alter_column(name, db.PERIOD_COLUMN, server_default=None, schema="stage")
+        indexed = {tuple(ix["column_names"]) for ix in inspector.get_indexes(name, schema="stage")}
+        if not any(cols and cols[0] == db.PERIOD_COLUMN for cols in indexed):
+            op.create_index(f"ix_{name}_data_period", name, [db.PERIOD_COLUMN], schema="stage")
+
+    if sqlite:
+        attached = {row[1] for row in bind.exec_driver_sql("PRAGMA database_list")}
+        if "raw" in attached:
+            for name in sa.inspect(bind).get_table_names(schema="raw"):
+                bind.exec_driver_sql(f'DROP TABLE "raw"."{name}"')
+    else:
+        bind.exec_driver_sql('DROP SCHEMA IF EXISTS "raw" CASCADE')
+
+
+def downgrade() -> None:
+    # The legacy shape is not worth restoring; the upgrade kept all legacy rows.
+    pass

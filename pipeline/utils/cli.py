@@ -1,0 +1,46 @@
+"""The thin shell every stage's ``main()`` shares: argument parsing that
+reports usage errors as one line, and the mapping of the project's errors to
+one stderr line and an exit status (SPEC §6)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from pipeline.errors import UsageError, WorkbenchError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def parser(prog: str, description: str) -> Parser:
+    p = Parser(prog=prog, description=description)
+    p.add_argument("--debug", action="store_true", help="show a traceback on failure")
+    return p
+
+
+def run(p: argparse.ArgumentParser, argv: Sequence[str] | None,
+        action: Callable[[argparse.Namespace], int]) -> int:
+    """Parse ``argv`` and call ``action``; expected failures become one stderr line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = p.parse_args(argv)
+        return action(args)
+    except WorkbenchError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one place that turns surprises into one line
+        if debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"error: unexpected {type(exc).__name__}: {first} (run with --debug for details)",
+              file=sys.stderr)
+        return 1

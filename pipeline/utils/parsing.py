@@ -1,0 +1,119 @@
+"""Pure checks of a landed file's name and header row (the plan's Task 1.1)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from pipeline.config import DatasetConfig
+from pipeline.errors import FileRefused, UsageError
+
+PERIOD_RE = re.compile(r"^(\d{4})-?(\d{2})$")
+CLI_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass(frozen=True)
+class ParsedFileName:
+    dataset: str
+    period: str  # always YYYY-MM
+
+
+def _check_month(year: str, month: str, shown: str) -> str:
+    if not 1 <= int(month) <= 12:
+        raise FileRefused(f"invalid period {shown!r}: the month must be 01–12")
+    if int(year) < 1:
+        raise FileRefused(f"invalid period {shown!r}: the year must be 0001 or later")
+    return f"{year}-{month}"
+
+
+def normalise_period(text: str) -> str:
+    """``YYYY-MM`` or ``YYYYMM`` → ``YYYY-MM``; anything else is refused."""
+    match = PERIOD_RE.match(text)
+    if not match:
+        raise FileRefused(f"invalid period {text!r}: expected YYYY-MM or YYYYMM")
+    return _check_month(match.group(1), match.group(2), text)
+
+
+def parse_cli_period(text: str) -> str:
+    """A ``--period`` argument: ``YYYY-MM`` only, month 01–12 (a usage error otherwise)."""
+    match = CLI_PERIOD_RE.match(text or "")
+    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
+        raise UsageError(f"invalid --period {text!r}: expected YYYY-MM with a month 01–12")
+    return text
+
+
+def parse_and_validate_filename(
+    file_name: str, datasets: Mapping[str, DatasetConfig]
+) -> ParsedFileName:
+    """Find the dataset whose ``file_pattern`` matches ``file_name`` and its period.
+
+    Raises FileRefused when no dataset matches, several do, or the period is
+    not a real month.
+    """
+    matches = [(ds, m) for ds in datasets.values() if (m := ds.file_pattern.match(file_name))]
+    if not matches:
+        raise FileRefused(f"{file_name}: the name matches no dataset's file_pattern")
+    if len(matches) > 1:
+        names = ", ".join(ds.name for ds, _ in matches)
+        raise FileRefused(f"{file_name}: the name matches several datasets ({names})")
+    ds, match = matches[0]
+    groups = match.groupdict()
+    if groups.get("period") is not None:
+        try:
+            period = normalise_period(groups["period"])
+        except FileRefused as exc:
+            raise FileRefused(f"{file_name}: {exc}") from None
+    else:
+        year, month = groups.get("year") or "", groups.get("month") or ""
+        if not (re.fullmatch(r"\d{4}", year) and re.fullmatch(r"\d{1,2}", month)):
+            raise FileRefused(f"{file_name}: invalid period year={year!r} month={month!r}")
+        try:
+            period = _check_month(year, month.zfill(2), f"{year}-{month.zfill(2)}")
+        except FileRefused as exc:
+            raise FileRefused(f"{file_name}: {exc}") from None
+    return ParsedFileName(dataset=ds.name, period=period)
+
+
+def _header_key(value: Any) -> str:
+    return "" if value is None else str(value).strip().casefold()
+
+
+def validate_headers(headers: Sequence[Any], dataset: DatasetConfig) -> dict[str, int]:
+    """Map each configured column to its position in the file's header row.
+
+    Header texts match a column's ``header`` or its name, ignoring case and
+    surrounding white space. Missing, duplicate and (unless the dataset says
+    ``extra_columns: ignore``) unexpected headers are refused, each named.
+    """
+    lookup = {
+        _header_key(text): col.name for col in dataset.columns.values() for text in col.header_names
+    }
+    positions: dict[str, int] = {}
+    extra: list[str] = []
+    for index, raw in enumerate(headers):
+        key = _header_key(raw)
+        if key == "":
+            # Trailing empty cells are common in spreadsheets; only a blank
+            # header in front of real ones is an unnamed column.
+            if any(_header_key(h) for h in headers[index + 1:]):
+                extra.append(f"(blank header in column {index + 1})")
+            continue
+        column = lookup.get(key)
+        if column is None:
+            extra.append(str(raw).strip())
+            continue
+        if column in positions:
+            first = headers[positions[column]]
+            raise FileRefused(
+                f"duplicate header for column {column!r}: {str(first).strip()!r} "
+                f"(column {positions[column] + 1}) and {str(raw).strip()!r} (column {index + 1})"
+            )
+        positions[column] = index
+    missing = [c for c in dataset.columns if c not in positions]
+    if missing:
+        shown = ", ".join(repr(dataset.columns[c].header or c) for c in missing)
+        raise FileRefused(f"missing column{'s' if len(missing) > 1 else ''}: {shown}")
+    if extra and dataset.extra_columns == "reject":
+        shown = ", ".join(repr(e) for e in extra)
+        raise FileRefused(f"unexpected column{'s' if len(extra) > 1 else ''}: {shown}")
+    return positions
