@@ -30,6 +30,45 @@ def _demo(args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
+def _run(args) -> int:  # type: ignore[no-untyped-def]
+    from pipeline import orchestrate
+    from pipeline.utils.parsing import parse_cli_period
+
+    period = parse_cli_period(args.period) if args.period else None
+    ctx = orchestrate.make_context()
+
+    def progress(index: int, total: int, outcome: orchestrate.PeriodOutcome) -> None:
+        print(orchestrate.progress_line(index, total, outcome), flush=True)
+
+    outcomes = orchestrate.run(dataset=args.dataset, period=period, force=args.force,
+                               via_notebooks=args.via_notebooks, ctx=ctx, progress=progress)
+    if not outcomes:
+        print(f"no files to process in {ctx.settings.landed_dir}")
+        return 0
+    print()
+    orchestrate.print_outcomes(outcomes)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _reload(args) -> int:  # type: ignore[no-untyped-def]
+    from pipeline import orchestrate
+
+    outcome = orchestrate.reload_period(args.dataset, args.period, via_notebooks=args.via_notebooks)
+    print(orchestrate.progress_line(1, 1, outcome))
+    if outcome.status == "failed":
+        print(f"error: {outcome.file_name}: {outcome.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _status(args) -> int:  # type: ignore[no-untyped-def]
+    from pipeline import status
+
+    rows = status.collect_status()
+    print(status.to_json(rows) if args.json else status.to_table(rows))
+    return 0
+
+
 def build_parser() -> cli.Parser:
     p = cli.parser("python -m pipeline", "Period Workbench: monthly extracts into a period-partitioned warehouse.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=cli.Parser)
@@ -46,13 +85,24 @@ def build_parser() -> cli.Parser:
                    help="also write a misnamed file, one missing a column and one with invalid rows")
     d.set_defaults(func=_demo)
 
-    for command in _extra_commands:
-        command(sub)
+    r = sub.add_parser("run", help="every landed file not yet processed, through all stages")
+    r.add_argument("--dataset", help="only this dataset")
+    r.add_argument("--period", help="only this period, YYYY-MM")
+    r.add_argument("--force", action="store_true", help="process files even if their content was loaded")
+    r.add_argument("--via-notebooks", action="store_true",
+                   help="run each stage as its papermill notebook, kept under data/runs/")
+    r.set_defaults(func=_run)
+
+    rl = sub.add_parser("reload", help="process one period again from what is in landed/ now")
+    rl.add_argument("--dataset", required=True)
+    rl.add_argument("--period", required=True, help="YYYY-MM")
+    rl.add_argument("--via-notebooks", action="store_true")
+    rl.set_defaults(func=_reload)
+
+    st = sub.add_parser("status", help="row counts and last outcomes per dataset and period")
+    st.add_argument("--json", action="store_true", help="print a JSON array")
+    st.set_defaults(func=_status)
     return p
-
-
-# Later stages register their subcommands here (run, reload, status).
-_extra_commands: list = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

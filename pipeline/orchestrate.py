@@ -1,0 +1,351 @@
+"""The whole pipeline per landed file: ingest → validate → load_stage →
+transform → publish (``python -m pipeline run`` and ``reload``; the
+dashboard's Reload button calls :func:`reload_period`).
+
+``run`` decides "not yet processed" by content: a file is done when the last
+successful load of its dataset and period came from a file with the same
+sha256 and that period was published after it. A file refused earlier with
+unchanged content is not retried (and not logged again); ``--force`` retries
+everything.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pipeline import db
+from pipeline.config import Config, load_config
+from pipeline.errors import FileRefused, UsageError, WorkbenchError
+from pipeline.settings import Settings, get_settings
+from pipeline.status import period_counts
+from pipeline.utils.parsing import parse_and_validate_filename
+from pipeline.utils.readers import file_sha256
+
+STAGES = ("ingest", "validate", "load_stage", "transform", "publish")
+
+
+@dataclass
+class PeriodOutcome:
+    file_name: str
+    dataset: str | None
+    period: str | None
+    status: str  # succeeded | failed | skipped
+    failed_step: str | None = None
+    error: str | None = None
+    rows_before: int | None = None
+    rows_after: int | None = None
+    ingestion_id: int | None = None
+    seconds: float = 0.0
+    note: str = ""
+    steps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    config: Config
+    engine: Engine
+
+
+def make_context(settings: Settings | None = None, config: Config | None = None,
+                 engine: Engine | None = None) -> Context:
+    settings = settings or get_settings()
+    config = config or load_config(settings.config_path)
+    return Context(settings, config, engine or db.get_engine(settings.db_url))
+
+
+def stage_rows(ctx: Context, dataset: str, period: str) -> int:
+    with ctx.engine.connect() as conn:
+        return period_counts(conn, "stage", ctx.config.dataset(dataset).table).get(period, 0)
+
+
+# --------------------------------------------------------------------------
+# One file through every stage
+# --------------------------------------------------------------------------
+def process_file(path: Path, ctx: Context, *, reuse_ingestion: int | None = None,
+                 runner: "StageRunner | None" = None) -> PeriodOutcome:
+    """Every stage for one landed file; a failure stops this file only."""
+    runner = runner or DirectRunner()
+    clock = time.perf_counter()
+    outcome = PeriodOutcome(file_name=path.name, dataset=None, period=None, status="failed")
+    step = "ingest"
+    try:
+        if reuse_ingestion is None:
+            ingested = runner.ingest(path, ctx)
+            outcome.ingestion_id = ingested.ingestion_id
+            outcome.dataset, outcome.period = ingested.dataset, ingested.period
+            if ingested.status != "accepted":
+                raise FileRefused(ingested.error or "rejected at ingest")
+        else:
+            outcome.ingestion_id = reuse_ingestion
+            parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
+            outcome.dataset, outcome.period = parsed.dataset, parsed.period
+        outcome.steps.append(step)
+        dataset, period = outcome.dataset, outcome.period
+        assert dataset and period
+
+        step = "validate"
+        validated = runner.validate(outcome.ingestion_id, ctx)
+        if validated.status != "passed" or validated.parquet_path is None:
+            raise FileRefused(validated.error or "validation failed")
+        outcome.steps.append(step)
+
+        outcome.rows_before = stage_rows(ctx, dataset, period)
+        step = "load_stage"
+        runner.load_stage(Path(validated.parquet_path), period, dataset, ctx)
+        outcome.steps.append(step)
+        step = "transform"
+        runner.transform(dataset, period, ctx)
+        outcome.steps.append(step)
+        step = "publish"
+        runner.publish(dataset, period, ctx)
+        outcome.steps.append(step)
+        outcome.rows_after = stage_rows(ctx, dataset, period)
+        outcome.status = "succeeded"
+    except WorkbenchError as exc:
+        outcome.failed_step, outcome.error = step, str(exc)
+    except Exception as exc:  # one file's surprise must not stop the others
+        outcome.failed_step = step
+        outcome.error = f"unexpected {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    outcome.seconds = time.perf_counter() - clock
+    return outcome
+
+
+class StageRunner:
+    """How each stage is executed: in-process calls, or papermill notebooks."""
+
+    def ingest(self, path: Path, ctx: Context):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def validate(self, ingestion_id: int, ctx: Context):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def load_stage(self, parquet: Path, period: str, dataset: str, ctx: Context) -> None:
+        raise NotImplementedError
+
+    def transform(self, dataset: str, period: str, ctx: Context) -> None:
+        raise NotImplementedError
+
+    def publish(self, dataset: str, period: str, ctx: Context) -> None:
+        raise NotImplementedError
+
+
+class DirectRunner(StageRunner):
+    def ingest(self, path, ctx):  # type: ignore[no-untyped-def]
+        from pipeline.ingest import ingest_file
+
+        return ingest_file(path, settings=ctx.settings, config=ctx.config, engine=ctx.engine)
+
+    def validate(self, ingestion_id, ctx):  # type: ignore[no-untyped-def]
+        from pipeline.validate import validate_ingestion
+
+        return validate_ingestion(ingestion_id, settings=ctx.settings, config=ctx.config, engine=ctx.engine)
+
+    def load_stage(self, parquet, period, dataset, ctx):  # type: ignore[no-untyped-def]
+        from pipeline.load_stage import load_stage
+
+        load_stage(parquet, period, dataset, settings=ctx.settings, config=ctx.config, engine=ctx.engine)
+
+    def transform(self, dataset, period, ctx):  # type: ignore[no-untyped-def]
+        from pipeline.transform import transform
+
+        transform(dataset, period, settings=ctx.settings, config=ctx.config, engine=ctx.engine)
+
+    def publish(self, dataset, period, ctx):  # type: ignore[no-untyped-def]
+        from pipeline.publish import publish
+
+        publish(dataset, period, settings=ctx.settings, config=ctx.config, engine=ctx.engine)
+
+
+def make_runner(via_notebooks: bool) -> StageRunner:
+    if not via_notebooks:
+        return DirectRunner()
+    from pipeline.notebook_runner import NotebookRunner
+
+    return NotebookRunner()
+
+
+# --------------------------------------------------------------------------
+# Which files: run's content-based "not yet processed"
+# --------------------------------------------------------------------------
+def landed_files(ctx: Context) -> list[Path]:
+    landed = ctx.settings.landed_dir
+    if not landed.is_dir():
+        return []
+    return sorted(p for p in landed.iterdir() if p.is_file() and not p.name.startswith((".", "~$")))
+
+
+def _order(ctx: Context, path: Path) -> tuple:
+    """Period first, then the config's dataset order (citizens before the
+    payments that join them), unparseable names last."""
+    names = list(ctx.config.datasets)
+    try:
+        parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
+        return (0, parsed.period, names.index(parsed.dataset), path.name)
+    except FileRefused:
+        return (1, "", 0, path.name)
+
+
+def already_done(ctx: Context, path: Path, sha: str) -> str | None:
+    """Why ``path`` needs no work (its content was loaded or refused before), or None."""
+    il, vl, ll = db.ingestion_log, db.validation_log, db.load_log
+    with ctx.engine.connect() as conn:
+        refused = conn.execute(
+            sa.select(il.c.status, il.c.error, il.c.id)
+            .where(il.c.file_path == str(path.resolve()), il.c.file_sha256 == sha)
+            .order_by(il.c.id.desc()).limit(1)
+        ).first()
+        if refused is not None and refused.status == "rejected":
+            return f"unchanged since it was rejected: {refused.error}"
+        if refused is not None:
+            failed = conn.execute(
+                sa.select(vl.c.status, vl.c.error).where(vl.c.ingestion_id == refused.id)
+                .order_by(vl.c.id.desc()).limit(1)
+            ).first()
+            if failed is not None and failed.status == "failed":
+                return f"unchanged since it failed validation: {failed.error}"
+        try:
+            parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
+        except FileRefused:
+            return None
+        last_load = conn.execute(
+            sa.select(ll.c.file_sha256, ll.c.id)
+            .where(ll.c.step == "load_stage", ll.c.status == "succeeded",
+                   ll.c.dataset == parsed.dataset, ll.c.period == parsed.period)
+            .order_by(ll.c.id.desc()).limit(1)
+        ).first()
+        if last_load is None or last_load.file_sha256 != sha:
+            return None
+        published = conn.execute(
+            sa.select(ll.c.status)
+            .where(ll.c.step == "publish", ll.c.dataset == parsed.dataset,
+                   ll.c.period == parsed.period, ll.c.id > last_load.id)
+            .order_by(ll.c.id.desc()).limit(1)
+        ).scalar()
+        return "already loaded and published" if published == "succeeded" else None
+
+
+def run(
+    *,
+    dataset: str | None = None,
+    period: str | None = None,
+    force: bool = False,
+    via_notebooks: bool = False,
+    ctx: Context | None = None,
+    progress: Callable[[int, int, PeriodOutcome], None] | None = None,
+) -> list[PeriodOutcome]:
+    """Every landed file not yet processed (or all with ``force``), through all stages."""
+    ctx = ctx or make_context()
+    if dataset is not None:
+        ctx.config.dataset(dataset)
+    runner = make_runner(via_notebooks)
+    selected = []
+    for path in sorted(landed_files(ctx), key=lambda p: _order(ctx, p)):
+        if dataset or period:
+            try:
+                parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
+            except FileRefused:
+                continue  # a name that matches no dataset belongs to no filter
+            if (dataset and parsed.dataset != dataset) or (period and parsed.period != period):
+                continue
+        selected.append(path)
+    outcomes = []
+    for index, path in enumerate(selected, 1):
+        reason = None if force else already_done(ctx, path, file_sha256(path))
+        if reason:
+            outcome = PeriodOutcome(path.name, None, None, "skipped", note=reason)
+            try:
+                parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
+                outcome.dataset, outcome.period = parsed.dataset, parsed.period
+                outcome.rows_after = stage_rows(ctx, parsed.dataset, parsed.period)
+            except FileRefused:
+                pass
+        else:
+            outcome = process_file(path, ctx, runner=runner)
+        outcomes.append(outcome)
+        if progress:
+            progress(index, len(selected), outcome)
+    return outcomes
+
+
+def reload_period(
+    dataset: str,
+    period: str,
+    *,
+    settings: Settings | None = None,
+    config: Config | None = None,
+    engine: Engine | None = None,
+    via_notebooks: bool = False,
+) -> PeriodOutcome:
+    """Process ``dataset``/``period`` again from what is in ``landed/`` now.
+
+    A new ingestion row is written only when the file changed since its last
+    accepted ingest; validate, load, transform and publish always run.
+    """
+    from pipeline.utils.parsing import parse_cli_period
+
+    ctx = make_context(settings, config, engine)
+    ctx.config.dataset(dataset)
+    period = parse_cli_period(period)
+    candidates = []
+    for path in landed_files(ctx):
+        try:
+            parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
+        except FileRefused:
+            continue
+        if parsed.dataset == dataset and parsed.period == period:
+            candidates.append(path)
+    if not candidates:
+        raise UsageError(f"no file for dataset {dataset!r} and period {period} in {ctx.settings.landed_dir}")
+    # Two deliveries of one month (say .csv and .xlsx): the newest one wins.
+    path = max(candidates, key=lambda p: p.stat().st_mtime)
+    il = db.ingestion_log
+    with ctx.engine.connect() as conn:
+        last = conn.execute(
+            sa.select(il.c.id, il.c.file_sha256).where(il.c.file_path == str(path.resolve()),
+                                                       il.c.status == "accepted")
+            .order_by(il.c.id.desc()).limit(1)
+        ).first()
+    reuse = last.id if last is not None and last.file_sha256 == file_sha256(path) else None
+    return process_file(path, ctx, reuse_ingestion=reuse, runner=make_runner(via_notebooks))
+
+
+# --------------------------------------------------------------------------
+# Printing
+# --------------------------------------------------------------------------
+def progress_line(index: int, total: int, o: PeriodOutcome) -> str:
+    width = len(str(total))
+    if o.status == "succeeded":
+        what = f"loaded {o.rows_after} rows ({o.rows_before} before) in {o.seconds:.1f} s"
+    elif o.status == "skipped":
+        what = f"skipped: {o.note}"
+    else:
+        what = f"FAILED at {o.failed_step}: {o.error}"
+    return f"[{index:>{width}}/{total}] {o.file_name}: {what}"
+
+
+def summary_table(outcomes: Sequence[PeriodOutcome]) -> str:
+    heads = ("file", "dataset", "period", "outcome", "rows")
+    cells = [[o.file_name, o.dataset or "-", o.period or "-",
+              o.status if o.status != "failed" else f"failed at {o.failed_step}",
+              "" if o.rows_after is None else str(o.rows_after)] for o in outcomes]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(heads)]
+    fmt = lambda r: "  ".join(v.rjust(w) if i == 4 else v.ljust(w)  # noqa: E731
+                              for i, (v, w) in enumerate(zip(r, widths))).rstrip()
+    lines = [fmt(heads), fmt(["-" * w for w in widths]), *(fmt(r) for r in cells)]
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("succeeded", "skipped", "failed")}
+    lines.append(f"{counts['succeeded']} loaded, {counts['skipped']} skipped, {counts['failed']} failed")
+    return "\n".join(lines)
+
+
+def print_outcomes(outcomes: Sequence[PeriodOutcome]) -> None:
+    print(summary_table(outcomes))
+    for o in outcomes:
+        if o.status == "failed":
+            print(f"error: {o.file_name}: {o.error}", file=sys.stderr)

@@ -1,0 +1,75 @@
+"""Stage 5 — publish: rebuild one period of the dataset's ``mart`` tables from
+``core``. Without ``publish`` in the config a dataset gets
+``mart.<table>_summary``: one row per period with its row count."""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pipeline import db
+from pipeline.config import Config, DatasetConfig, load_config
+from pipeline.errors import StepFailed
+from pipeline.replace_period import LoadResult, replace_period
+from pipeline.settings import Settings, get_settings
+from pipeline.utils import cli
+from pipeline.utils.parsing import parse_cli_period
+from pipeline.utils.sql import derived_table, known_types, query_period, read_sql_file
+
+
+def mart_statements(dataset: DatasetConfig, core: sa.Table) -> dict[str, sa.Executable]:
+    if dataset.publish:
+        return {name: read_sql_file(path) for name, path in dataset.publish.items()}
+    summary = sa.select(
+        sa.func.count().label("row_count"),
+    ).where(core.c[db.PERIOD_COLUMN] == sa.bindparam("period"))
+    return {f"{dataset.table}_summary": summary}
+
+
+def publish(
+    dataset_name: str,
+    period: str,
+    *,
+    settings: Settings | None = None,
+    config: Config | None = None,
+    engine: Engine | None = None,
+) -> list[LoadResult]:
+    settings = settings or get_settings()
+    config = config or load_config(settings.config_path)
+    dataset = config.dataset(dataset_name)
+    period = parse_cli_period(period)
+    engine = engine or db.get_engine(settings.db_url)
+    with engine.connect() as conn:
+        if not db.table_exists(conn, "core", dataset.table):
+            raise StepFailed(f"publish {dataset.name} {period}: core.{dataset.table} does not exist yet; "
+                             f"run: python -m pipeline.transform --dataset {dataset.name} --period {period}")
+        core = sa.Table(dataset.table, sa.MetaData(), schema="core", autoload_with=conn)
+    types = known_types(config)
+    results = []
+    for name, statement in mart_statements(dataset, core).items():
+        rows = query_period(engine, statement, period, types)
+        mart = derived_table("mart", name, rows.schema)
+        results.append(replace_period(
+            engine, mart, period, rows.to_batches(), step="publish", dataset=dataset.name,
+            source=f"core.{dataset.table}",
+        ))
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = cli.parser("python -m pipeline.publish", "Rebuild one period of the dataset's mart tables from core.")
+    p.add_argument("--period", required=True, help="YYYY-MM")
+    p.add_argument("--dataset", required=True)
+
+    def action(args) -> int:  # type: ignore[no-untyped-def]
+        for r in publish(args.dataset, args.period):
+            print(f"{r.table} period {r.period}: {r.rows_deleted} rows deleted, {r.rows_inserted} inserted")
+        return 0
+
+    return cli.run(p, argv, action)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

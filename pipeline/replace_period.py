@@ -1,0 +1,229 @@
+"""Replace one period of one table, atomically: the pattern load_stage,
+transform and publish share.
+
+In ONE transaction: take a lock that serialises writers of the same table and
+period, ``DELETE … WHERE _data_period = :period``, append the new rows, record
+the outcome in ``meta.load_log``, commit. Any error rolls all of it back; the
+failure is then logged in a transaction of its own.
+
+Why the lock: under READ COMMITTED two concurrent loads of one period can both
+delete (the second sees nothing yet) and both insert, leaving both files'
+rows. A transaction-scoped advisory lock on (table, period) makes the second
+wait until the first commits, so its DELETE then sees and removes those rows.
+Loads of other periods take other keys and do not wait. SQLite has one writer
+at a time: BEGIN IMMEDIATE queues writers at the start of the transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from pipeline import db
+from pipeline.errors import StepFailed
+
+SQLITE_BATCH_ROWS = 20_000
+QUEUE_DEPTH = 4  # CSV chunks buffered ahead of COPY; bounds memory
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    load_id: int
+    step: str
+    dataset: str
+    period: str
+    table: str
+    rows_deleted: int
+    rows_inserted: int
+    seconds: float
+
+
+def lock_key(table: sa.Table, period: str) -> int:
+    """A signed 64-bit advisory-lock key for (schema.table, period)."""
+    digest = hashlib.sha256(f"{table.schema}.{table.name}|{period}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _lock(conn: Connection, key: int) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    # SQLite: the transaction began with BEGIN IMMEDIATE (db.write_transaction).
+
+
+def ensure_table_once(engine: Engine, table: sa.Table) -> None:
+    """Create the table if missing, in its own short transaction, under a lock
+    on the table so that concurrent first loads do not race to create it."""
+    with db.write_transaction(engine) as conn:
+        _lock(conn, lock_key(table, "*table*"))
+        db.ensure_table(conn, table)
+
+
+def with_period(batch: pa.RecordBatch, period: str) -> pa.RecordBatch:
+    column = pa.array([period] * batch.num_rows, type=pa.string())
+    return pa.RecordBatch.from_arrays([*batch.columns, column], names=[*batch.schema.names, db.PERIOD_COLUMN])
+
+
+class _QueueReader(io.RawIOBase):
+    """A file object over a queue of byte chunks, for psycopg2's copy_expert."""
+
+    def __init__(self, chunks: "queue.Queue[bytes | BaseException | None]") -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        while not self._done and (size < 0 or len(self._buffer) < size):
+            item = self._chunks.get()
+            if item is None:
+                self._done = True
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                self._buffer += item
+        if size < 0:
+            out, self._buffer = self._buffer, b""
+        else:
+            out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+
+def _csv_chunks(batches: Iterable[pa.RecordBatch], period: str, counter: list[int]) -> Iterator[bytes]:
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        sink = io.BytesIO()
+        # Arrow writes null as an empty unquoted field and quotes every string,
+        # which is exactly COPY … CSV's NULL / empty-string distinction.
+        pacsv.write_csv(with_period(batch, period), sink, options)
+        counter[0] += batch.num_rows
+        yield sink.getvalue()
+
+
+def copy_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch], period: str) -> int:
+    """Stream record batches into ``COPY … FROM STDIN`` on PostgreSQL.
+
+    A producer thread turns the next batch into CSV while the current one is
+    sent (Arrow's CSV writer and psycopg2's socket writes both release the GIL).
+    """
+    preparer = conn.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(c.name) for c in table.columns)
+    statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN WITH (FORMAT csv)"
+    chunks: "queue.Queue[bytes | BaseException | None]" = queue.Queue(maxsize=QUEUE_DEPTH)
+    counter = [0]
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in _csv_chunks(batches, period, counter):
+                while not stop.is_set():
+                    try:
+                        chunks.put(chunk, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            chunks.put(None)
+        except BaseException as exc:  # handed to the reader, raised in this thread's caller
+            chunks.put(exc)
+
+    producer = threading.Thread(target=produce, name="copy-producer", daemon=True)
+    producer.start()
+    try:
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.copy_expert(statement, _QueueReader(chunks), size=1 << 20)
+        finally:
+            cursor.close()
+    finally:
+        stop.set()
+        producer.join()
+    return counter[0]
+
+
+def insert_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch], period: str) -> int:
+    """Batched executemany (SQLite), inside the caller's transaction."""
+    inserted = 0
+    statement = table.insert()
+    for batch in batches:
+        for start in range(0, batch.num_rows, SQLITE_BATCH_ROWS):
+            rows = with_period(batch.slice(start, SQLITE_BATCH_ROWS), period).to_pylist()
+            if rows:
+                conn.execute(statement, rows)
+                inserted += len(rows)
+    return inserted
+
+
+def replace_period(
+    engine: Engine,
+    table: sa.Table,
+    period: str,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    step: str,
+    dataset: str,
+    source: str,
+    file_sha256: str | None = None,
+) -> LoadResult:
+    """Make ``batches`` the whole content of ``period`` in ``table``, atomically."""
+    started = db.utcnow()
+    clock = time.perf_counter()
+    name = f"{table.schema}.{table.name}"
+    try:
+        ensure_table_once(engine, table)
+        with db.write_transaction(engine) as conn:
+            _lock(conn, lock_key(table, period))
+            deleted = conn.execute(sa.delete(table).where(table.c[db.PERIOD_COLUMN] == period)).rowcount
+            if conn.dialect.name == "postgresql":
+                inserted = copy_batches(conn, table, batches, period)
+            else:
+                inserted = insert_batches(conn, table, batches, period)
+            load_id = conn.execute(
+                sa.insert(db.load_log).values(
+                    step=step, dataset=dataset, period=period, status="succeeded", source=source,
+                    file_sha256=file_sha256, rows_deleted=deleted, rows_inserted=inserted,
+                    started_at=started, finished_at=db.utcnow(),
+                ).returning(db.load_log.c.id)
+            ).scalar_one()
+    except Exception as exc:
+        message = describe_error(exc)
+        log_failure(engine, step=step, dataset=dataset, period=period, source=source,
+                    file_sha256=file_sha256, error=message, started=started)
+        raise StepFailed(f"{step} {dataset} {period} into {name} failed, nothing changed: {message}") from exc
+    return LoadResult(load_id, step, dataset, period, name, deleted, inserted, time.perf_counter() - clock)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line: the database's own message without SQLAlchemy's SQL dump."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
+        text = str(exc.orig)
+    else:
+        text = str(exc)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return "; ".join(lines[:2]) if lines else type(exc).__name__
+
+
+def log_failure(engine: Engine, *, step: str, dataset: str, period: str, source: str,
+                file_sha256: str | None, error: str, started: object) -> None:
+    try:
+        with db.write_transaction(engine) as conn:
+            conn.execute(sa.insert(db.load_log).values(
+                step=step, dataset=dataset, period=period, status="failed", source=source,
+                file_sha256=file_sha256, rows_deleted=0, rows_inserted=0, error=error,
+                started_at=started, finished_at=db.utcnow(),
+            ))
+    except Exception:  # the database itself may be gone; the caller still reports the failure
+        pass

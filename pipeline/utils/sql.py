@@ -1,0 +1,89 @@
+"""Running a period's SELECT (a dataset's .sql file or a generated query) and
+turning its result into Arrow, typed the same on PostgreSQL and SQLite."""
+from __future__ import annotations
+
+import calendar
+from pathlib import Path
+from typing import Any, Mapping
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pipeline import db
+from pipeline.config import Config
+
+
+def period_params(period: str) -> dict[str, Any]:
+    """Bound parameters every period query may use."""
+    year, month = map(int, period.split("-"))
+    last = calendar.monthrange(year, month)[1]
+    return {
+        "period": period,
+        "period_start": f"{period}-01",
+        "period_end": f"{period}-{last:02d}",
+        "period_end_key": year * 10_000 + month * 100 + last,
+    }
+
+
+def read_sql_file(path: Path) -> sa.TextClause:
+    return sa.text(path.read_text(encoding="utf-8"))
+
+
+def known_types(config: Config) -> dict[str, pa.DataType]:
+    """Arrow types of the config's columns, by name, so a query result gets
+    dates and booleans back even where SQLite returns them as text or 0/1."""
+    from pipeline.schemas import arrow_schema
+
+    types: dict[str, pa.DataType] = {}
+    for dataset in config.datasets.values():
+        for field in arrow_schema(dataset):
+            types.setdefault(field.name, field.type)
+    return types
+
+
+def _column(values: list[Any], known: pa.DataType | None) -> pa.Array:
+    array = pa.array(values, from_pandas=True)
+    if known is not None and not array.type.equals(known):
+        return array.cast(known)
+    if pa.types.is_decimal(array.type):
+        return array.cast(pa.float64())  # NUMERIC aggregates (AVG, SUM) on PostgreSQL
+    if pa.types.is_null(array.type):
+        return array.cast(pa.string())
+    return array
+
+
+def query_period(engine: Engine, statement: sa.Executable, period: str,
+                 types: Mapping[str, pa.DataType]) -> pa.Table:
+    """Run ``statement`` for ``period``; the result as an Arrow table whose
+    ``_data_period`` column is the period itself."""
+    with engine.connect() as conn:
+        result = conn.execute(statement, period_params(period))
+        names = [n for n in result.keys() if n != db.PERIOD_COLUMN]
+        rows = result.fetchall()
+    positions = {name: i for i, name in enumerate(result.keys())}
+    arrays = [_column([row[positions[n]] for row in rows], types.get(n)) for n in names]
+    return pa.table(arrays, names=names) if names else pa.table({})
+
+
+def derived_table(schema: str, name: str, arrow: pa.Schema, key: tuple[str, ...] = ()) -> sa.Table:
+    """A core/mart table for a query result: its columns plus the indexed period."""
+    columns = [sa.Column(f.name, sql_type(f.type)) for f in arrow]
+    table = sa.Table(name, sa.MetaData(), *columns, db.period_column(), schema=schema)
+    # The key's unique index only where the result still carries the whole key.
+    db.add_period_indexes(table, key if set(key) <= set(arrow.names) else ())
+    return table
+
+
+def sql_type(arrow_type: pa.DataType) -> sa.types.TypeEngine:
+    if pa.types.is_integer(arrow_type):
+        return sa.BigInteger()
+    if pa.types.is_floating(arrow_type):
+        return sa.Double()
+    if pa.types.is_boolean(arrow_type):
+        return sa.Boolean()
+    if pa.types.is_date(arrow_type):
+        return sa.Date()
+    if pa.types.is_timestamp(arrow_type):
+        return sa.DateTime()
+    return sa.Text()
