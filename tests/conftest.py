@@ -122,6 +122,18 @@ class Workspace:
             capture_output=True, text=True, timeout=timeout,
         )
 
+    def main(self, module: str, *args: str) -> subprocess.CompletedProcess:
+        """Call ``<module>.main(args)`` in this process (much faster than a
+        subprocess); same exit status and output as the command line."""
+        import contextlib
+        import importlib
+        import io
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = importlib.import_module(module if module != "pipeline" else "pipeline.__main__").main(list(args))
+        return subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())
+
     def rows(self, sql: str, **params: Any) -> list[tuple]:
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(sa.text(sql), params)]

@@ -43,6 +43,8 @@ def upgrade() -> None:
                 op.add_column(
                     table.name, sa.Column(column.name, column.type, nullable=True), schema="meta"
                 )
+        if not sqlite:
+            _ensure_id_sequence(bind, table.name)
 
     for name in inspector.get_table_names(schema="stage"):
         columns = {c["name"] for c in inspector.get_columns(name, schema="stage")}
@@ -67,6 +69,21 @@ def upgrade() -> None:
                 bind.exec_driver_sql(f'DROP TABLE "raw"."{name}"')
     else:
         bind.exec_driver_sql('DROP SCHEMA IF EXISTS "raw" CASCADE')
+
+
+def _ensure_id_sequence(bind, table: str) -> None:  # type: ignore[no-untyped-def]
+    """A legacy log whose ``id`` has no default gets a sequence starting after
+    its highest id, so new rows number on from the legacy ones."""
+    default = bind.execute(sa.text(
+        "SELECT column_default FROM information_schema.columns "
+        "WHERE table_schema = 'meta' AND table_name = :t AND column_name = 'id'"), {"t": table}).scalar()
+    if default is not None:
+        return
+    seq = f'"meta"."{table}_id_seq"'
+    bind.exec_driver_sql(f'CREATE SEQUENCE IF NOT EXISTS {seq} OWNED BY "meta"."{table}"."id"')
+    bind.exec_driver_sql(
+        f"SELECT setval('{seq}', COALESCE((SELECT max(id) FROM \"meta\".\"{table}\"), 0) + 1, false)")
+    bind.exec_driver_sql(f'ALTER TABLE "meta"."{table}" ALTER COLUMN "id" SET DEFAULT nextval(\'{seq}\')')
 
 
 def downgrade() -> None:
