@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (if needed) and run the whole test suite: both warehouses (SQLite and
+# the PostgreSQL at WORKBENCH_TEST_PG_URL, default postgres@127.0.0.1:5432),
+# the notebooks under papermill/nbval, the dashboard under AppTest and Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m pytest "$@"
