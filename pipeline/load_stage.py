@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from pipeline import db
 from pipeline.config import Config, DatasetConfig, load_config
 from pipeline.errors import FileRefused, UsageError
-from pipeline.replace_period import LoadResult, replace_period
+from pipeline.replace_period import LoadResult, log_failure, replace_period
 from pipeline.schemas import arrow_schema
 from pipeline.settings import Settings, get_settings
 from pipeline.utils import cli
@@ -69,6 +69,9 @@ def open_parquet(path: Path, dataset: DatasetConfig, period: str) -> pq.ParquetF
 
 
 def parquet_batches(parquet: pq.ParquetFile, target: pa.Schema) -> Iterator[pa.RecordBatch]:
+    # NOT NULL is the table's to enforce, inside the transaction: a cast to
+    # non-nullable fields would fail half-way through with a vaguer message.
+    target = pa.schema([field.with_nullable(True) for field in target])
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=target.names):
         yield from pa.Table.from_batches([batch]).select(target.names).cast(target).to_batches()
 
@@ -88,9 +91,14 @@ def load_stage(
     dataset = config.dataset(dataset_name)
     period = parse_cli_period(period)
     path = Path(parquet_path).absolute()
-    parquet = open_parquet(path, dataset, period)
-    sha = (parquet.schema_arrow.metadata or {}).get(SHA_KEY)
     engine = engine or db.get_engine(settings.db_url)
+    try:
+        parquet = open_parquet(path, dataset, period)
+    except FileRefused as exc:
+        log_failure(engine, step="load_stage", dataset=dataset.name, period=period, source=str(path),
+                    file_sha256=None, error=str(exc), started=db.utcnow())
+        raise
+    sha = (parquet.schema_arrow.metadata or {}).get(SHA_KEY)
     return replace_period(
         engine, db.stage_table(dataset), period, parquet_batches(parquet, arrow_schema(dataset)),
         step="load_stage", dataset=dataset.name, source=str(path),
