@@ -1,0 +1,31 @@
+"""Python checks of the ``benefit_payments`` dataset, on top of its config.
+
+A payment's ``payment_date`` must fall inside the month of the file it was
+delivered in (``benefit_payments_2025-07.csv`` holds July 2025 payments only).
+The rule needs the file's period, which the config cannot express, so it
+lives here; ``pipeline.schemas.build_schema`` calls :func:`extend_schema`
+with the period and each failing row is logged against ``payment_date``.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+
+def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first day of the month ``period`` ('YYYY-MM') and the first day after it."""
+    start = pd.Timestamp(f"{period}-01")
+    return start, start + pd.offsets.MonthBegin(1)
+
+
+def payment_in_period(period: str) -> pa.Check:
+    start, end = period_bounds(period)
+    # Nulls are left to the column's nullable rule (pandera drops them first).
+    return pa.Check(lambda s: (s >= start) & (s < end), name=f"in period {period}",
+                    error=f"payment_date must fall in {period}")
+
+
+def extend_schema(schema: pa.DataFrameSchema, period: str) -> pa.DataFrameSchema:
+    """The config's schema plus the in-period rule on ``payment_date``."""
+    column = schema.columns["payment_date"]
+    return schema.update_column("payment_date", checks=[*column.checks, payment_in_period(period)])

@@ -1,0 +1,464 @@
+"""Everything the validate stage derives from a dataset's config: the typed
+in-memory frame, the pandera schema that checks it, the Arrow schema of the
+Parquet file, and the coercion of raw cells into those types.
+
+One table of types drives all of them (``PANDAS_DTYPES`` / ``ARROW_TYPES``),
+so no column list or type mapping is written twice.
+
+=========  =====================  ========================
+config     typed frame (pandas)   Parquet (Arrow)
+=========  =====================  ========================
+integer    Int64                  int64
+float      float64 (NaN = null)   float64
+string     string[pyarrow]        string
+date       datetime64[us]         date32 (midnight values)
+datetime   datetime64[us]         timestamp[us] (naive)
+boolean    boolean                bool
+=========  =====================  ========================
+
+Coercion rules (``coerce_column``), chosen for what analysts deliver:
+
+- An empty cell, an empty string or a whitespace-only string is null, for
+  every type, strings included: "   " is a blank cell to an analyst, and a
+  ``nullable: false`` string column must not be satisfied by spaces. Other
+  strings are kept exactly as delivered (no trimming) — cleaning belongs to
+  the transform.
+- integer: numbers and numeric text ("3", "3.0", 3.0) whose value is whole;
+  3.5 is refused. float: any finite number or numeric text.
+- date / datetime: Excel date cells, Excel serial numbers (a date cell that
+  lost its format), and text in ISO form (2025-06-30, 2025-06-30 13:45[:00],
+  with T or a space) or day-first dd.mm.yyyy / dd/mm/yyyy (optionally with
+  HH:MM[:SS]). A date column refuses a value with a time of day other than
+  midnight rather than silently dropping it.
+- boolean: Excel TRUE/FALSE cells, 1/0, and the text true/false, yes/no,
+  y/n, 1/0 in any case.
+- string: text as is; a number cell becomes its text (219.0 → "219"), so a
+  code that Excel stored as a number is reported by the column's checks with
+  the value the analyst sees.
+
+A value that cannot be typed becomes null in the typed frame and a failure
+``type:<type>`` carrying the original cell value; it is never an exception.
+
+Checks (``build_schema``): ``nullable``, ``unique``, ``isin``, ``regex`` (the
+whole value must match, like ``re.fullmatch``), ``ge``/``gt``/``le``/``lt``,
+``min_length``/``max_length``, and the dataset's ``primary_key`` unique within
+the file, with every row of a duplicated key reported.
+
+Python checks: a dataset's ``python_checks: some.module`` names a module with
+
+    def extend_schema(schema: pa.DataFrameSchema, period: str) -> pa.DataFrameSchema
+
+which receives the schema built from the config and returns it with its own
+checks added (typically ``schema.update_column(col, checks=[...])`` so each
+failure is reported per row against that column). Extending the schema rather
+than returning loose checks lets a module attach a check to the column it is
+about, add a DataFrame-wide check, or tighten anything else. Checks see the
+typed frame described above; a check's ``name`` is what the error log shows.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow
+
+from pipeline.config import ColumnConfig, DatasetConfig
+from pipeline.errors import ConfigError
+
+STRING_DTYPE = pd.StringDtype("pyarrow")
+PANDAS_DTYPES: dict[str, Any] = {
+    "integer": pd.Int64Dtype(),
+    "float": np.dtype("float64"),
+    "string": STRING_DTYPE,
+    "date": np.dtype("datetime64[us]"),
+    "datetime": np.dtype("datetime64[us]"),
+    "boolean": pd.BooleanDtype(),
+}
+ARROW_TYPES: dict[str, pyarrow.DataType] = {
+    "integer": pyarrow.int64(),
+    "float": pyarrow.float64(),
+    "string": pyarrow.string(),
+    "date": pyarrow.date32(),
+    "datetime": pyarrow.timestamp("us"),
+    "boolean": pyarrow.bool_(),
+}
+EXTENSION_HOOK = "extend_schema"
+
+# pandera's own names for its built-in checks → the names the error log shows.
+CHECK_LABELS = {
+    "not_nullable": "not_nullable",
+    "field_uniqueness": "unique",
+    "multiple_fields_uniqueness": "primary_key",
+}
+
+
+# --------------------------------------------------------------------------
+# Types
+# --------------------------------------------------------------------------
+def pandas_dtype(column: ColumnConfig) -> Any:
+    """The dtype a column has in the typed (validated) frame."""
+    return PANDAS_DTYPES[column.type]
+
+
+def arrow_schema(dataset: DatasetConfig) -> pyarrow.Schema:
+    """The Parquet type contract of a dataset's cleaned files (no metadata).
+
+    Columns in config order; ``nullable: false`` columns are non-nullable
+    fields. There is no period column: the ``period=YYYY-MM`` folder holds it.
+    """
+    return pyarrow.schema(
+        [pyarrow.field(c.name, ARROW_TYPES[c.type], nullable=c.nullable) for c in dataset.columns.values()]
+    )
+
+
+# --------------------------------------------------------------------------
+# The pandera schema
+# --------------------------------------------------------------------------
+def build_schema(dataset: DatasetConfig, period: str) -> pa.DataFrameSchema:
+    """The pandera schema of one dataset's typed frame for one period.
+
+    Checks are derived from the config, then the dataset's ``python_checks``
+    module (if any) extends the schema; ``period`` ('YYYY-MM') is handed to it.
+    """
+    pk = tuple(dataset.primary_key)
+    columns = {}
+    for col in dataset.columns.values():
+        columns[col.name] = pa.Column(
+            pandas_dtype(col),
+            checks=column_checks(col),
+            nullable=col.nullable,
+            # A one-column key is already checked (and reported) as primary_key.
+            unique=col.unique and pk != (col.name,),
+            coerce=False,
+            required=True,
+        )
+    schema = pa.DataFrameSchema(
+        columns,
+        name=dataset.name,
+        strict=True,
+        coerce=False,
+        unique=list(pk) or None,
+        report_duplicates="all",
+    )
+    if dataset.python_checks:
+        schema = _extend(schema, dataset, period)
+    return schema
+
+
+def column_checks(col: ColumnConfig) -> list[pa.Check]:
+    """The value checks of one column; each check's name is its log label."""
+    checks: list[pa.Check] = []
+    if col.isin is not None:
+        allowed = [_typed_literal(v, col) for v in col.isin]
+        shown = ", ".join(str(v) for v in col.isin)
+        checks.append(_check(f"isin [{shown}]", lambda s, allowed=allowed: s.isin(allowed)))
+    if col.regex is not None:
+        pattern = col.regex
+        checks.append(_check(f"regex {pattern}", lambda s: s.str.fullmatch(pattern).astype(bool)))
+    for key, symbol, op in (("ge", "≥", np.greater_equal), ("gt", ">", np.greater),
+                            ("le", "≤", np.less_equal), ("lt", "<", np.less)):
+        bound = getattr(col, key)
+        if bound is not None:
+            checks.append(_check(f"{symbol} {bound}", lambda s, op=op, bound=bound: op(s, bound)))
+    if col.min_length is not None:
+        n = col.min_length
+        checks.append(_check(f"min_length {n}", lambda s: s.str.len() >= n))
+    if col.max_length is not None:
+        n = col.max_length
+        checks.append(_check(f"max_length {n}", lambda s: s.str.len() <= n))
+    return checks
+
+
+def _check(name: str, fn: Callable[[pd.Series], pd.Series]) -> pa.Check:
+    # Vectorised checks over the column; pandera leaves nulls out of them
+    # (ignore_na) — nullability is its own check.
+    return pa.Check(fn, name=name, error=name)
+
+
+def _typed_literal(value: Any, col: ColumnConfig) -> Any:
+    """An ``isin`` value from YAML in the column's in-memory type."""
+    if col.type == "string":
+        return str(value)
+    if col.type in ("date", "datetime"):
+        return pd.Timestamp(value)
+    return value
+
+
+def _extend(schema: pa.DataFrameSchema, dataset: DatasetConfig, period: str) -> pa.DataFrameSchema:
+    where = f"dataset {dataset.name!r}, key 'python_checks'"
+    try:
+        module = importlib.import_module(dataset.python_checks or "")
+    except Exception as exc:
+        raise ConfigError(f"{where}: cannot import {dataset.python_checks!r} ({type(exc).__name__}: {exc})") from None
+    hook = getattr(module, EXTENSION_HOOK, None)
+    if not callable(hook):
+        raise ConfigError(f"{where}: module {dataset.python_checks!r} has no function "
+                          f"{EXTENSION_HOOK}(schema, period)")
+    extended = hook(schema, period)
+    if not isinstance(extended, pa.DataFrameSchema):
+        raise ConfigError(f"{where}: {dataset.python_checks}.{EXTENSION_HOOK} must return a DataFrameSchema, "
+                          f"not {type(extended).__name__}")
+    return extended
+
+
+# --------------------------------------------------------------------------
+# Coercion: raw cells → typed columns
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Coerced:
+    values: Any            # pandas array of the column's dtype; null where blank or bad
+    blank: np.ndarray      # bool: the cell was empty
+    bad: np.ndarray        # bool: the cell held something that is not of the type
+
+
+BOOL_TEXT = {"true": True, "false": False, "yes": True, "no": False, "y": True, "n": False,
+             "1": True, "0": False}
+# Excel's day 0 (serial 1 is 1900-01-01, counting the phantom 1900-02-29).
+EXCEL_EPOCH = np.datetime64("1899-12-30", "us")
+EXCEL_MAX_SERIAL = 2_958_465  # 9999-12-31
+US_PER_DAY = 86_400_000_000
+INT64_LIMIT = 2.0 ** 63
+ISO_RE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?"
+DMY_RE = r"\d{1,2}[./]\d{1,2}[./]\d{4}(?: \d{1,2}:\d{2}(?::\d{2})?)?"
+DMY_FORMATS = ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S")
+
+
+def coerce_column(values: np.ndarray, col: ColumnConfig) -> Coerced:
+    """Type one column of raw cells (an object array) per its config."""
+    values = np.asarray(values, dtype=object)
+    kinds = np.fromiter(map(type, values), dtype=object, count=len(values))
+    is_str = _of_kind(kinds, str)
+    blank = _blank(values, kinds, is_str)
+    fn = {
+        "integer": _to_integer, "float": _to_float, "string": _to_string,
+        "date": _to_datetime, "datetime": _to_datetime, "boolean": _to_boolean,
+    }[col.type]
+    typed, bad = fn(values, kinds, is_str, blank, col)
+    return Coerced(typed, blank, bad & ~blank)
+
+
+def coerce_frame(raw: pd.DataFrame, dataset: DatasetConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Type every column of a raw frame (from ``read_table``).
+
+    Returns the typed frame (same index) and the cells that could not be
+    typed, one row each: ``row_number``, ``column``, ``check`` ('type:<type>')
+    and ``value`` (the original cell).
+    """
+    typed: dict[str, Any] = {}
+    failures = []
+    for col in dataset.columns.values():
+        raw_values = raw[col.name].to_numpy(dtype=object)
+        result = coerce_column(raw_values, col)
+        typed[col.name] = result.values
+        if result.bad.any():
+            where = np.flatnonzero(result.bad)
+            failures.append(pd.DataFrame({
+                "row_number": raw.index.to_numpy()[where],
+                "column": col.name,
+                "check": f"type:{col.type}",
+                "value": pd.Series(raw_values[where], dtype=object),
+            }))
+    frame = pd.DataFrame(typed, index=raw.index)
+    return frame, (pd.concat(failures, ignore_index=True) if failures else empty_failures())
+
+
+def empty_failures() -> pd.DataFrame:
+    return pd.DataFrame({"row_number": pd.Series(dtype="int64"), "column": pd.Series(dtype=object),
+                         "check": pd.Series(dtype=object), "value": pd.Series(dtype=object)})
+
+
+def _of_kind(kinds: np.ndarray, *types: type) -> np.ndarray:
+    """Which cells are of exactly one of ``types`` (hash lookups, not a Python loop;
+    ``==`` against numpy scalar types is not elementwise on object arrays)."""
+    return pd.Series(kinds, dtype=object).isin(types).to_numpy()
+
+
+def _blank(values: np.ndarray, kinds: np.ndarray, is_str: np.ndarray) -> np.ndarray:
+    blank = pd.isna(values)
+    if is_str.any():
+        texts = pyarrow.array(values[is_str], type=pyarrow.string())
+        import pyarrow.compute as pc
+
+        blank[is_str] = pc.equal(pc.utf8_trim_whitespace(texts), "").to_numpy(zero_copy_only=False)
+    return blank
+
+
+def _numbers(values: np.ndarray, kinds: np.ndarray, is_str: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every numeric cell and numeric text as float64 (NaN elsewhere), and the
+    mask of cells that were numbers or numeric text."""
+    out = np.full(len(values), np.nan)
+    numeric = _of_kind(kinds, float, int, np.float64, np.int64)
+    if numeric.any():
+        out[numeric] = values[numeric].astype(np.float64)
+    if is_str.any():
+        parsed = pd.to_numeric(pd.Series(values[is_str], dtype=object).str.strip(), errors="coerce")
+        out[is_str] = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+        numeric = numeric | is_str
+    return out, numeric & np.isfinite(out)
+
+
+def _to_integer(values, kinds, is_str, blank, col):  # type: ignore[no-untyped-def]
+    numbers, ok = _numbers(values, kinds, is_str)
+    with np.errstate(invalid="ignore"):
+        ok &= (numbers == np.floor(numbers)) & (np.abs(numbers) < INT64_LIMIT)
+    ints = np.zeros(len(values), dtype=np.int64)
+    ints[ok] = numbers[ok].astype(np.int64)
+    # Whole numbers beyond 2**53 are not exact in a float: take those from the
+    # original int or text so large ids survive.
+    big = ok & (np.abs(numbers) > 2.0 ** 53)
+    for i in np.flatnonzero(big):
+        try:
+            ints[i] = int(str(values[i]).strip())
+        except (ValueError, OverflowError):
+            pass
+    return pd.arrays.IntegerArray(ints, ~ok), ~ok
+
+
+def _to_float(values, kinds, is_str, blank, col):  # type: ignore[no-untyped-def]
+    numbers, ok = _numbers(values, kinds, is_str)
+    numbers[~ok] = np.nan
+    return numbers, ~ok
+
+
+def _to_boolean(values, kinds, is_str, blank, col):  # type: ignore[no-untyped-def]
+    out = np.zeros(len(values), dtype=bool)
+    ok = np.zeros(len(values), dtype=bool)
+    is_bool = _of_kind(kinds, bool, np.bool_)
+    out[is_bool] = values[is_bool].astype(bool)
+    ok |= is_bool
+    numbers, numeric = _numbers(values, kinds, np.zeros(len(values), dtype=bool))  # text below
+    numeric &= (numbers == 0) | (numbers == 1)
+    out[numeric] = numbers[numeric] == 1
+    ok |= numeric
+    if is_str.any():
+        mapped = pd.Series(values[is_str], dtype=object).str.strip().str.lower().map(BOOL_TEXT)
+        known = mapped.notna().to_numpy()
+        idx = np.flatnonzero(is_str)
+        out[idx[known]] = mapped[known].to_numpy(dtype=bool)
+        ok[idx[known]] = True
+    return pd.arrays.BooleanArray(out, ~ok), ~ok
+
+
+def _to_string(values, kinds, is_str, blank, col):  # type: ignore[no-untyped-def]
+    texts = values.copy()
+    other = ~is_str & ~blank
+    for i in np.flatnonzero(other):
+        texts[i] = _cell_text(values[i])
+    texts[blank] = None
+    return pd.array(texts, dtype=STRING_DTYPE), np.zeros(len(values), dtype=bool)
+
+
+def _cell_text(value: Any) -> str:
+    """A non-text cell as the text an analyst sees in it."""
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ") if value.time() != dt.time() else value.date().isoformat()
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _to_datetime(values, kinds, is_str, blank, col):  # type: ignore[no-untyped-def]
+    n = len(values)
+    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    ok = np.zeros(n, dtype=bool)
+
+    is_dt = _of_kind(kinds, dt.datetime, pd.Timestamp)
+    is_date = _of_kind(kinds, dt.date)
+    for mask in (is_dt, is_date):
+        if mask.any():
+            try:
+                out[mask] = values[mask].astype("datetime64[us]")
+                ok |= mask
+            except (ValueError, TypeError, OverflowError):  # e.g. a timezone-aware value
+                for i in np.flatnonzero(mask):
+                    try:
+                        out[i] = np.datetime64(values[i], "us")
+                        ok[i] = True
+                    except (ValueError, TypeError, OverflowError):
+                        pass
+
+    # Excel serial numbers: a date cell whose date format was lost.
+    numbers, numeric = _numbers(values, kinds, np.zeros(n, dtype=bool))
+    numeric &= (numbers >= 1) & (numbers <= EXCEL_MAX_SERIAL)
+    if numeric.any():
+        micros = np.round(numbers[numeric] * US_PER_DAY).astype(np.int64)
+        out[numeric] = EXCEL_EPOCH + micros.astype("timedelta64[us]")
+        ok |= numeric
+
+    text = is_str & ~blank
+    if text.any():
+        idx = np.flatnonzero(text)
+        strings = pd.Series(values[idx], dtype=STRING_DTYPE).str.strip()
+        iso = strings.str.fullmatch(ISO_RE).to_numpy(dtype=bool, na_value=False)
+        if iso.any():
+            parsed = pd.to_datetime(strings[iso], format="ISO8601", errors="coerce")
+            _store(out, ok, idx[iso], parsed)
+        dmy = ~iso & strings.str.fullmatch(DMY_RE).to_numpy(dtype=bool, na_value=False)
+        if dmy.any():
+            normal = strings[dmy].str.replace("/", ".", regex=False)
+            for fmt in DMY_FORMATS:
+                parsed = pd.to_datetime(normal, format=fmt, errors="coerce")
+                got = parsed.notna().to_numpy()
+                _store(out, ok, idx[dmy][got], parsed[got])
+
+    if col.type == "date":
+        # A date column must not silently lose a time of day.
+        midnight = out.astype("datetime64[D]").astype("datetime64[us]") == out
+        ok &= midnight
+    out[~ok] = np.datetime64("NaT")
+    return out, ~ok
+
+
+def _store(out: np.ndarray, ok: np.ndarray, positions: np.ndarray, parsed: pd.Series) -> None:
+    got = parsed.notna().to_numpy()
+    stamps = parsed[got]
+    if getattr(stamps.dtype, "tz", None) is not None:
+        return  # text with a UTC offset: the column holds naive local times
+    out[positions[got]] = stamps.to_numpy().astype("datetime64[us]")
+    ok[positions[got]] = True
+
+
+# --------------------------------------------------------------------------
+# Failures as text
+# --------------------------------------------------------------------------
+def value_text(value: Any) -> str | None:
+    """A failing value as the error log and messages show it."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        stamp = pd.Timestamp(value)
+        if stamp is pd.NaT:
+            return None
+        return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat(sep=" ")
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (np.integer, np.floating)):
+        return str(value.item())
+    return str(value)
+
+
+def check_label(check: str) -> str:
+    """pandera's name for a failed check → the name the error log shows."""
+    return CHECK_LABELS.get(check, check)
+
+
+__all__ = [
+    "ARROW_TYPES", "PANDAS_DTYPES", "Coerced", "arrow_schema", "build_schema", "check_label",
+    "coerce_column", "coerce_frame", "column_checks", "empty_failures", "pandas_dtype", "value_text",
+]
