@@ -11,8 +11,7 @@ from sqlalchemy.engine import Engine
 
 from pipeline import db
 from pipeline.config import Config, DatasetConfig, load_config
-from pipeline.errors import StepFailed
-from pipeline.replace_period import LoadResult, replace_period
+from pipeline.replace_period import LoadResult, replace_period, require_loaded
 from pipeline.settings import Settings, get_settings
 from pipeline.utils import cli
 from pipeline.utils.parsing import parse_cli_period
@@ -41,10 +40,9 @@ def publish(
     dataset = config.dataset(dataset_name)
     period = parse_cli_period(period)
     engine = engine or db.get_engine(settings.db_url)
+    require_loaded(engine, "transform", dataset.name, period,
+                   f"python -m pipeline.transform --dataset {dataset.name} --period {period}")
     with engine.connect() as conn:
-        if not db.table_exists(conn, "core", dataset.table):
-            raise StepFailed(f"publish {dataset.name} {period}: core.{dataset.table} does not exist yet; "
-                             f"run: python -m pipeline.transform --dataset {dataset.name} --period {period}")
         core = sa.Table(dataset.table, sa.MetaData(), schema="core", autoload_with=conn)
     types = known_types(config)
     results = []

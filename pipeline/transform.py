@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from pipeline import db
 from pipeline.config import Config, load_config
-from pipeline.replace_period import LoadResult, ensure_table_once, replace_period
+from pipeline.replace_period import LoadResult, ensure_table_once, replace_period, require_loaded
 from pipeline.settings import Settings, get_settings
 from pipeline.utils import cli
 from pipeline.utils.parsing import parse_cli_period
@@ -31,6 +31,8 @@ def transform(
     dataset = config.dataset(dataset_name)
     period = parse_cli_period(period)
     engine = engine or db.get_engine(settings.db_url)
+    require_loaded(engine, "load_stage", dataset.name, period,
+                   f"python -m pipeline reload --dataset {dataset.name} --period {period}")
     # A transform may join other datasets' stage tables (benefit payments join
     # citizens); make sure each exists, if empty, so the SQL always runs.
     for other in config.datasets.values():

@@ -1,7 +1,8 @@
 -- core.citizens for one period: names trimmed and title-cased, age (whole
 -- years at the last day of the period) and age band added.
--- :period        the period, 'YYYY-MM'
--- :period_end_key the period's last day as the integer YYYYMMDD
+-- Parameters: period ('YYYY-MM') and period_end_key (the period's last day
+-- as the integer YYYYMMDD). Never write a colon-name in a comment: SQLAlchemy
+-- would take it for a bind parameter.
 SELECT
     c.citizen_id,
     c.first_name,

@@ -1,0 +1,158 @@
+"""The whole pipeline per period (run, reload, status) on both backends."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pipeline.demo import write_citizens_xlsx
+from tests.conftest import Workspace
+
+GOOD = "*_2025-0[1-6].*"  # 6 months × 2 datasets
+
+
+def digests(ws: Workspace) -> dict[str, str]:
+    """A checksum of every stage/core/mart table's full content."""
+    inspector = sa.inspect(ws.engine)
+    out = {}
+    for schema in ("stage", "core", "mart"):
+        for name in inspector.get_table_names(schema=schema):
+            rows = sorted(repr(tuple(r)) for r in ws.rows(f'SELECT * FROM {schema}."{name}"'))
+            out[f"{schema}.{name}"] = hashlib.sha256("\n".join(rows).encode()).hexdigest()
+    return out
+
+
+def counts(ws: Workspace, table: str) -> dict[str, int]:
+    return dict(ws.rows(f"SELECT _data_period, count(*) FROM {table} GROUP BY _data_period"))
+
+
+def test_run_on_demo_data_then_again_changes_nothing(workspace: Workspace, demo_dir: Path) -> None:
+    workspace.add_demo(demo_dir, GOOD)
+    proc = workspace.cli("run")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "[12/12]" in proc.stdout and "12 loaded, 0 skipped, 0 failed" in proc.stdout
+    periods = [f"2025-0{m}" for m in range(1, 7)]
+    for table in ("stage.citizens", "core.citizens", "stage.benefit_payments", "core.benefit_payments"):
+        assert sorted(counts(workspace, table)) == periods, table
+    assert counts(workspace, "stage.citizens") == counts(workspace, "core.citizens")
+    assert sorted(counts(workspace, "mart.citizens_by_municipality")) == periods
+    assert sorted(counts(workspace, "mart.benefits_by_municipality")) == periods
+    # core conforms: names trimmed and title-cased, ages and bands derived
+    assert workspace.scalar("SELECT count(*) FROM core.citizens WHERE first_name <> trim(first_name)") == 0
+    assert workspace.scalar("SELECT count(*) FROM core.citizens WHERE age IS NULL OR age_band IS NULL") == 0
+    assert workspace.scalar("SELECT count(*) FROM stage.citizens WHERE first_name <> trim(first_name)") > 0
+    # mart head counts add up to the stage rows of each period
+    assert dict(workspace.rows("SELECT _data_period, sum(citizens) FROM mart.citizens_by_municipality "
+                               "GROUP BY _data_period")) == counts(workspace, "stage.citizens")
+
+    before = digests(workspace)
+    log_rows = workspace.scalar("SELECT count(*) FROM meta.load_log")
+    proc = workspace.cli("run")
+    assert proc.returncode == 0, proc.stderr
+    assert "0 loaded, 12 skipped, 0 failed" in proc.stdout
+    assert digests(workspace) == before
+    assert workspace.scalar("SELECT count(*) FROM meta.load_log") == log_rows
+
+
+def test_corrected_file_replaces_its_period_only(workspace: Workspace, demo_dir: Path) -> None:
+    workspace.add_demo(demo_dir, "citizens_2025-0[1-3].xlsx")
+    assert workspace.main("pipeline", "run").returncode == 0
+    before = {t: counts(workspace, t) for t in ("stage.citizens", "core.citizens", "mart.citizens_by_municipality")}
+    other = workspace.rows("SELECT * FROM core.citizens WHERE _data_period <> '2025-02' ORDER BY citizen_id, _data_period")
+
+    from pipeline.demo import Citizen
+    import datetime as dt
+    corrected = [Citizen(900 + i, "Ny", "Person", dt.date(1990, 1, 1), "F", "0114", 1, 10.0) for i in range(5)]
+    write_citizens_xlsx(workspace.landed / "citizens_2025-02.xlsx", corrected)
+    proc = workspace.main("pipeline", "run")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 loaded, 2 skipped" in proc.stdout
+    assert counts(workspace, "stage.citizens")["2025-02"] == 5
+    assert counts(workspace, "core.citizens")["2025-02"] == 5
+    assert workspace.rows("SELECT municipality_code, citizens FROM mart.citizens_by_municipality "
+                          "WHERE _data_period = '2025-02'") == [("0114", 5)]
+    for table, old in before.items():
+        now = counts(workspace, table)
+        assert {p: c for p, c in now.items() if p != "2025-02"} == {p: c for p, c in old.items() if p != "2025-02"}
+    assert workspace.rows("SELECT * FROM core.citizens WHERE _data_period <> '2025-02' "
+                          "ORDER BY citizen_id, _data_period") == other
+    # the changed file was ingested again: two accepted rows for that name
+    assert workspace.scalar("SELECT count(*) FROM meta.ingestion_log WHERE file_name = 'citizens_2025-02.xlsx'") == 2
+
+
+def test_failing_files_are_reported_and_the_others_load(workspace: Workspace, demo_dir: Path) -> None:
+    workspace.add_demo(demo_dir, "citizens_2025-0[12].xlsx")
+    bad = workspace.add_demo(demo_dir, "citizens_2025-07.xlsx")  # invalid rows → rejected by validate
+    workspace.add_demo(demo_dir, "citizens_june_final*")          # misnamed → rejected by ingest
+    proc = workspace.cli("run")
+    assert proc.returncode == 1
+    assert "2 loaded, 0 skipped, 2 failed" in proc.stdout
+    assert "failed at validate" in proc.stdout and "failed at ingest" in proc.stdout
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 2 and any("citizens_june_final(2).xlsx" in line for line in err)
+    assert sorted(counts(workspace, "stage.citizens")) == ["2025-01", "2025-02"]
+    # unchanged failures are not retried (nor logged again) on the next run
+    ingests = workspace.scalar("SELECT count(*) FROM meta.ingestion_log")
+    proc = workspace.cli("run")
+    assert proc.returncode == 0 and "0 loaded, 4 skipped" in proc.stdout
+    assert "unchanged since it failed validation" in proc.stdout
+    assert workspace.scalar("SELECT count(*) FROM meta.ingestion_log") == ingests
+    assert bad
+
+
+def test_reload_reprocesses_the_period_from_landed(workspace: Workspace, demo_dir: Path) -> None:
+    workspace.add_demo(demo_dir, "citizens_2025-0[12].xlsx")
+    assert workspace.main("pipeline", "run").returncode == 0
+    ingests = workspace.scalar("SELECT count(*) FROM meta.ingestion_log")
+    proc = workspace.main("pipeline", "reload", "--dataset", "citizens", "--period", "2025-02")
+    assert proc.returncode == 0, proc.stderr
+    # same content: no new ingestion row, but a new load of the period
+    assert workspace.scalar("SELECT count(*) FROM meta.ingestion_log") == ingests
+    assert workspace.scalar("SELECT count(*) FROM meta.load_log WHERE step = 'load_stage' AND period = '2025-02'") == 2
+    shutil.copy(demo_dir / "citizens_2025-03.xlsx", workspace.landed / "citizens_2025-02.xlsx")
+    proc = workspace.main("pipeline", "reload", "--dataset", "citizens", "--period", "2025-02")
+    assert proc.returncode == 0, proc.stderr
+    assert workspace.scalar("SELECT count(*) FROM meta.ingestion_log") == ingests + 1
+    proc = workspace.main("pipeline", "reload", "--dataset", "citizens", "--period", "2025-05")
+    assert proc.returncode == 2 and "no file for dataset 'citizens' and period 2025-05" in proc.stderr
+    proc = workspace.main("pipeline", "reload", "--dataset", "nope", "--period", "2025-02")
+    assert proc.returncode == 2
+
+
+def test_status_json_agrees_with_the_tables(workspace: Workspace, demo_dir: Path) -> None:
+    workspace.add_demo(demo_dir, "*_2025-0[12].*")
+    workspace.add_demo(demo_dir, "citizens_2025-07.xlsx")
+    workspace.main("pipeline", "run")
+    proc = workspace.main("pipeline", "status", "--json")
+    assert proc.returncode == 0
+    rows = json.loads(proc.stdout)
+    by_key = {(r["dataset"], r["period"]): r for r in rows}
+    for dataset in ("citizens", "benefit_payments"):
+        stage = counts(workspace, f"stage.{dataset}")
+        core = counts(workspace, f"core.{dataset}")
+        for period, n in stage.items():
+            r = by_key[(dataset, period)]
+            assert (r["stage_rows"], r["core_rows"]) == (n, core[period])
+            assert (r["ingestion_status"], r["validation_status"], r["load_status"]) == ("accepted", "passed", "succeeded")
+    failed = by_key[("citizens", "2025-07")]
+    assert failed["validation_status"] == "failed" and failed["stage_rows"] is None and failed["error"]
+    text = workspace.main("pipeline", "status").stdout
+    assert "citizens" in text and "2025-07" in text and "! citizens 2025-07" in text
+
+
+def test_transform_and_publish_commands(workspace: Workspace, demo_dir: Path) -> None:
+    workspace.add_demo(demo_dir, "*_2025-01.*")
+    assert workspace.main("pipeline", "run").returncode == 0
+    proc = workspace.main("pipeline.transform", "--dataset", "benefit_payments", "--period", "2025-01")
+    assert proc.returncode == 0 and "core.benefit_payments period 2025-01" in proc.stdout
+    unmatched = workspace.scalar("SELECT sum(citizen_unmatched) FROM core.benefit_payments")
+    assert unmatched == workspace.scalar(
+        "SELECT count(*) FROM stage.benefit_payments p WHERE NOT EXISTS (SELECT 1 FROM stage.citizens c "
+        "WHERE c.citizen_id = p.citizen_id AND c._data_period = p._data_period)")
+    proc = workspace.main("pipeline.publish", "--dataset", "citizens", "--period", "2025-03")
+    assert proc.returncode == 1 and "has not been through transform yet" in proc.stderr
+    proc = workspace.main("pipeline.publish", "--dataset", "citizens", "--period", "2025-13")
+    assert proc.returncode == 2
