@@ -108,6 +108,11 @@ def process_file(path: Path, ctx: Context, *, reuse_ingestion: int | None = None
         outcome.steps.append(step)
         outcome.rows_after = stage_rows(ctx, dataset, period)
         outcome.status = "succeeded"
+        step = "refresh dependents"
+        for other in dependents(ctx, dataset, period):
+            runner.transform(other, period, ctx)
+            runner.publish(other, period, ctx)
+            outcome.note = f"refreshed {other} {period}"
     except WorkbenchError as exc:
         outcome.failed_step, outcome.error = step, str(exc)
     except Exception as exc:  # one file's surprise must not stop the others
@@ -115,6 +120,23 @@ def process_file(path: Path, ctx: Context, *, reuse_ingestion: int | None = None
         outcome.error = f"unexpected {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
     outcome.seconds = time.perf_counter() - clock
     return outcome
+
+
+def dependents(ctx: Context, dataset: str, period: str) -> list[str]:
+    """Datasets whose transform reads ``stage.<dataset's table>`` and whose
+    period is loaded: their core/mart for the period are stale after a reload
+    (payments join the same month's citizens)."""
+    from pipeline.replace_period import has_succeeded
+
+    table = f"stage.{ctx.config.dataset(dataset).table}"
+    out = []
+    for other in ctx.config.datasets.values():
+        if other.name == dataset or other.transform is None:
+            continue
+        if table in other.transform.read_text(encoding="utf-8") and has_succeeded(
+                ctx.engine, "load_stage", other.name, period):
+            out.append(other.name)
+    return out
 
 
 class StageRunner:
@@ -323,6 +345,8 @@ def progress_line(index: int, total: int, o: PeriodOutcome) -> str:
     width = len(str(total))
     if o.status == "succeeded":
         what = f"loaded {o.rows_after} rows ({o.rows_before} before) in {o.seconds:.1f} s"
+        if o.note:
+            what += f"; {o.note}"
     elif o.status == "skipped":
         what = f"skipped: {o.note}"
     else:

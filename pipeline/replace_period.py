@@ -206,16 +206,19 @@ def replace_period(
     return LoadResult(load_id, step, dataset, period, name, deleted, inserted, time.perf_counter() - clock)
 
 
+def has_succeeded(engine: Engine, step: str, dataset: str, period: str) -> bool:
+    log = db.load_log
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(log.c.id).where(log.c.step == step, log.c.dataset == dataset,
+                                      log.c.period == period, log.c.status == "succeeded").limit(1)
+        ).first() is not None
+
+
 def require_loaded(engine: Engine, step: str, dataset: str, period: str, hint: str) -> None:
     """Refuse to build on a period that ``step`` never produced (an empty
     period that was loaded is fine; a period never loaded is a mistake)."""
-    log = db.load_log
-    with engine.connect() as conn:
-        done = conn.execute(
-            sa.select(log.c.id).where(log.c.step == step, log.c.dataset == dataset,
-                                      log.c.period == period, log.c.status == "succeeded").limit(1)
-        ).first()
-    if done is None:
+    if not has_succeeded(engine, step, dataset, period):
         raise StepFailed(f"{dataset} {period} has not been through {step} yet; run: {hint}")
 
 

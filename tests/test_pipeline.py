@@ -156,3 +156,21 @@ def test_transform_and_publish_commands(workspace: Workspace, demo_dir: Path) ->
     assert proc.returncode == 1 and "has not been through transform yet" in proc.stderr
     proc = workspace.main("pipeline.publish", "--dataset", "citizens", "--period", "2025-13")
     assert proc.returncode == 2
+
+
+def test_reloading_citizens_refreshes_the_payments_that_join_them(workspace: Workspace, demo_dir: Path) -> None:
+    workspace.add_demo(demo_dir, "*_2025-01.*")
+    assert workspace.main("pipeline", "run").returncode == 0
+    assert workspace.scalar("SELECT count(*) FROM core.benefit_payments WHERE municipality_code = '9999'") == 0
+    # the register is corrected: everybody moved to municipality 9999
+    from pipeline.demo import Citizen
+    import datetime as dt
+    ids = [r[0] for r in workspace.rows("SELECT citizen_id FROM stage.citizens")]
+    write_citizens_xlsx(workspace.landed / "citizens_2025-01.xlsx",
+                        [Citizen(i, "A", "B", dt.date(1980, 1, 1), "F", "9999", 1, 1.0) for i in ids])
+    proc = workspace.main("pipeline", "reload", "--dataset", "citizens", "--period", "2025-01")
+    assert proc.returncode == 0, proc.stderr
+    assert "refreshed benefit_payments 2025-01" in proc.stdout
+    matched = workspace.scalar("SELECT count(*) FROM core.benefit_payments WHERE citizen_unmatched = 0")
+    assert matched > 0
+    assert workspace.scalar("SELECT count(*) FROM core.benefit_payments WHERE municipality_code = '9999'") == matched
