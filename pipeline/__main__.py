@@ -56,7 +56,7 @@ def _reload(args) -> int:  # type: ignore[no-untyped-def]
     outcome = orchestrate.reload_period(args.dataset, args.period, via_notebooks=args.via_notebooks)
     print(orchestrate.progress_line(1, 1, outcome))
     if outcome.status == "failed":
-        print(f"error: {outcome.file_name}: {outcome.error}", file=sys.stderr)
+        print(f"error: {orchestrate.error_line(outcome)}", file=sys.stderr)
         return 1
     return 0
 

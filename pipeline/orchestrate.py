@@ -372,4 +372,10 @@ def print_outcomes(outcomes: Sequence[PeriodOutcome]) -> None:
     print(summary_table(outcomes))
     for o in outcomes:
         if o.status == "failed":
-            print(f"error: {o.file_name}: {o.error}", file=sys.stderr)
+            print(f"error: {error_line(o)}", file=sys.stderr)
+
+
+def error_line(o: PeriodOutcome) -> str:
+    """The failure as one line that names the file once."""
+    error = o.error or "failed"
+    return error if error.startswith(o.file_name) else f"{o.file_name}: {error}"
