@@ -53,7 +53,8 @@ checks added (typically ``schema.update_column(col, checks=[...])`` so each
 failure is reported per row against that column). Extending the schema rather
 than returning loose checks lets a module attach a check to the column it is
 about, add a DataFrame-wide check, or tighten anything else. Checks see the
-typed frame described above; a check's ``name`` is what the error log shows.
+typed frame described above; a check's ``error`` text (pandera falls back
+to its ``name``) is what the error log shows as the check.
 """
 from __future__ import annotations
 
@@ -158,20 +159,20 @@ def column_checks(col: ColumnConfig) -> list[pa.Check]:
         allowed = [_typed_literal(v, col) for v in col.isin]
         shown = ", ".join(str(v) for v in col.isin)
         checks.append(_check(f"isin [{shown}]", lambda s, allowed=allowed: s.isin(allowed)))
+    # Values are bound as default arguments: a closure would see the last
+    # value of a reused local name.
     if col.regex is not None:
-        pattern = col.regex
-        checks.append(_check(f"regex {pattern}", lambda s: s.str.fullmatch(pattern).astype(bool)))
+        checks.append(_check(f"regex {col.regex}",
+                             lambda s, pattern=col.regex: s.str.fullmatch(pattern).astype(bool)))
     for key, symbol, op in (("ge", "≥", np.greater_equal), ("gt", ">", np.greater),
                             ("le", "≤", np.less_equal), ("lt", "<", np.less)):
         bound = getattr(col, key)
         if bound is not None:
             checks.append(_check(f"{symbol} {bound}", lambda s, op=op, bound=bound: op(s, bound)))
     if col.min_length is not None:
-        n = col.min_length
-        checks.append(_check(f"min_length {n}", lambda s: s.str.len() >= n))
+        checks.append(_check(f"min_length {col.min_length}", lambda s, n=col.min_length: s.str.len() >= n))
     if col.max_length is not None:
-        n = col.max_length
-        checks.append(_check(f"max_length {n}", lambda s: s.str.len() <= n))
+        checks.append(_check(f"max_length {col.max_length}", lambda s, n=col.max_length: s.str.len() <= n))
     return checks
 
 
