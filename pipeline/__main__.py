@@ -35,7 +35,9 @@ def _run(args) -> int:  # type: ignore[no-untyped-def]
     from pipeline.utils.parsing import parse_cli_period
 
     period = parse_cli_period(args.period) if args.period else None
-    ctx = orchestrate.make_context()
+    from pipeline.context import Context
+
+    ctx = Context()
 
     def progress(index: int, total: int, outcome: orchestrate.PeriodOutcome) -> None:
         print(orchestrate.progress_line(index, total, outcome), flush=True)

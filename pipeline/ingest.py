@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pipeline import db
-from pipeline.config import Config, DatasetConfig, load_config
+from pipeline.config import Config, DatasetConfig
+from pipeline.context import Context
 from pipeline.errors import FileRefused, UsageError
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import Settings
 from pipeline.utils import cli
 from pipeline.utils.parsing import parse_and_validate_filename, validate_headers
 from pipeline.utils.readers import file_sha256, read_header_row
@@ -64,10 +65,10 @@ def ingest_file(
     engine: Engine | None = None,
 ) -> IngestResult:
     """Check one landed file and log the attempt, accepted or rejected."""
-    settings = settings or get_settings()
-    config = config or load_config(settings.config_path)
-    path = resolve_landed_path(file_path, settings)
-    engine = engine or db.get_engine(settings.db_url)
+    ctx = Context(settings, config, engine)
+    config = ctx.config
+    path = resolve_landed_path(file_path, ctx.settings)
+    engine = ctx.engine
 
     dataset = period = sha = error = None
     size = None

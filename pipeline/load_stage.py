@@ -12,11 +12,12 @@ import pyarrow.parquet as pq
 from sqlalchemy.engine import Engine
 
 from pipeline import db
-from pipeline.config import Config, DatasetConfig, load_config
+from pipeline.config import Config, DatasetConfig
+from pipeline.context import Context
 from pipeline.errors import FileRefused, UsageError
 from pipeline.replace_period import LoadResult, log_failure, replace_period
 from pipeline.schemas import arrow_schema
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import Settings
 from pipeline.utils import cli
 from pipeline.utils.parsing import parse_cli_period
 
@@ -86,12 +87,11 @@ def load_stage(
     engine: Engine | None = None,
 ) -> LoadResult:
     """Replace ``period`` of ``stage.<table>`` with the rows of ``parquet_path``."""
-    settings = settings or get_settings()
-    config = config or load_config(settings.config_path)
-    dataset = config.dataset(dataset_name)
+    ctx = Context(settings, config, engine)
+    dataset = ctx.config.dataset(dataset_name)
     period = parse_cli_period(period)
     path = Path(parquet_path).absolute()
-    engine = engine or db.get_engine(settings.db_url)
+    engine = ctx.engine
     try:
         parquet = open_parquet(path, dataset, period)
     except FileRefused as exc:

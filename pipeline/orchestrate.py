@@ -20,9 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pipeline import db
-from pipeline.config import Config, load_config
+from pipeline.config import Config
+from pipeline.context import Context
 from pipeline.errors import FileRefused, UsageError, WorkbenchError
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import Settings
 from pipeline.status import period_counts
 from pipeline.utils.parsing import parse_and_validate_filename
 from pipeline.utils.readers import file_sha256
@@ -44,20 +45,6 @@ class PeriodOutcome:
     seconds: float = 0.0
     note: str = ""
     steps: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Context:
-    settings: Settings
-    config: Config
-    engine: Engine
-
-
-def make_context(settings: Settings | None = None, config: Config | None = None,
-                 engine: Engine | None = None) -> Context:
-    settings = settings or get_settings()
-    config = config or load_config(settings.config_path)
-    return Context(settings, config, engine or db.get_engine(settings.db_url))
 
 
 def stage_rows(ctx: Context, dataset: str, period: str) -> int:
@@ -263,7 +250,7 @@ def run(
     progress: Callable[[int, int, PeriodOutcome], None] | None = None,
 ) -> list[PeriodOutcome]:
     """Every landed file not yet processed (or all with ``force``), through all stages."""
-    ctx = ctx or make_context()
+    ctx = ctx or Context()
     if dataset is not None:
         ctx.config.dataset(dataset)
     runner = make_runner(via_notebooks)
@@ -312,7 +299,7 @@ def reload_period(
     """
     from pipeline.utils.parsing import parse_cli_period
 
-    ctx = make_context(settings, config, engine)
+    ctx = Context(settings, config, engine)
     ctx.config.dataset(dataset)
     period = parse_cli_period(period)
     candidates = []

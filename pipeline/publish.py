@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pipeline import db
-from pipeline.config import Config, DatasetConfig, load_config
+from pipeline.config import Config, DatasetConfig
+from pipeline.context import Context
 from pipeline.replace_period import LoadResult, replace_period, require_loaded
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import Settings
 from pipeline.utils import cli
 from pipeline.utils.parsing import parse_cli_period
 from pipeline.utils.sql import derived_table, known_types, query_period, read_sql_file
@@ -35,11 +36,10 @@ def publish(
     config: Config | None = None,
     engine: Engine | None = None,
 ) -> list[LoadResult]:
-    settings = settings or get_settings()
-    config = config or load_config(settings.config_path)
-    dataset = config.dataset(dataset_name)
+    ctx = Context(settings, config, engine)
+    config, dataset = ctx.config, ctx.config.dataset(dataset_name)
     period = parse_cli_period(period)
-    engine = engine or db.get_engine(settings.db_url)
+    engine = ctx.engine
     require_loaded(engine, "transform", dataset.name, period,
                    f"python -m pipeline.transform --dataset {dataset.name} --period {period}")
     with engine.connect() as conn:

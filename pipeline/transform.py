@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pipeline import db
-from pipeline.config import Config, load_config
+from pipeline.config import Config
+from pipeline.context import Context
 from pipeline.replace_period import LoadResult, ensure_table_once, replace_period, require_loaded
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import Settings
 from pipeline.utils import cli
 from pipeline.utils.parsing import parse_cli_period
 from pipeline.utils.sql import derived_table, known_types, query_period, read_sql_file
@@ -26,11 +27,10 @@ def transform(
     config: Config | None = None,
     engine: Engine | None = None,
 ) -> LoadResult:
-    settings = settings or get_settings()
-    config = config or load_config(settings.config_path)
-    dataset = config.dataset(dataset_name)
+    ctx = Context(settings, config, engine)
+    config, dataset = ctx.config, ctx.config.dataset(dataset_name)
     period = parse_cli_period(period)
-    engine = engine or db.get_engine(settings.db_url)
+    engine = ctx.engine
     require_loaded(engine, "load_stage", dataset.name, period,
                    f"python -m pipeline reload --dataset {dataset.name} --period {period}")
     # A transform may join other datasets' stage tables (benefit payments join
