@@ -168,8 +168,8 @@ def _spawn(ws: Workspace, path: Path, period: str = "2025-06") -> subprocess.Pop
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_concurrent_loads_of_one_period_never_mix(workspace: Workspace) -> None:
+    """PostgreSQL serialises them with the advisory lock, SQLite queues writers."""
     a = citizens(workspace, range(1, 20_001), "a")
     b = citizens(workspace, range(50_001, 65_001), "b")
     pa_, pb = write(workspace, a, "a"), write(workspace, b, "b")
@@ -209,3 +209,28 @@ def test_killed_load_leaves_previous_rows_and_next_load_succeeds(workspace: Work
     proc = load(workspace, write(workspace, after, "after"), "2025-06")
     assert proc.returncode == 0, proc.stderr
     assert period_rows(workspace, "2025-06") == expected(after)
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_load_waits_only_for_its_own_period(workspace: Workspace) -> None:
+    from pipeline import db
+    from pipeline.replace_period import lock_key
+
+    first = citizens(workspace, range(1, 11), "first")
+    path = write(workspace, first, "first")
+    assert load(workspace, path, "2025-06").returncode == 0  # creates the table
+    key = lock_key(db.stage_table(workspace.config().dataset("citizens")), "2025-06")
+    holder = workspace.engine.connect()
+    holder.begin()
+    holder.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})  # a load of June in progress
+    try:
+        other = _spawn(workspace, path, period="2025-05")
+        assert other.wait(timeout=60) == 0  # May does not wait for June
+        same = _spawn(workspace, write(workspace, citizens(workspace, range(5, 8), "second"), "second"))
+        time.sleep(3)
+        assert same.poll() is None  # June waits its turn
+    finally:
+        holder.rollback()
+        holder.close()
+    assert same.wait(timeout=60) == 0
+    assert [r[0] for r in period_rows(workspace, "2025-06")] == ["5", "6", "7"]
