@@ -73,30 +73,33 @@ def with_period(batch: pa.RecordBatch, period: str) -> pa.RecordBatch:
 
 
 class _QueueReader(io.RawIOBase):
-    """A file object over a queue of byte chunks, for psycopg2's copy_expert."""
+    """A file object over a queue of byte chunks, for psycopg2's copy_expert.
+
+    Each read returns at most the rest of the current chunk (a short read is
+    fine for copy_expert), so no chunk is copied more than once.
+    """
 
     def __init__(self, chunks: "queue.Queue[bytes | BaseException | None]") -> None:
         self._chunks = chunks
-        self._buffer = b""
+        self._chunk = memoryview(b"")
         self._done = False
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:  # type: ignore[override]
-        while not self._done and (size < 0 or len(self._buffer) < size):
+        while not self._chunk and not self._done:
             item = self._chunks.get()
             if item is None:
                 self._done = True
             elif isinstance(item, BaseException):
                 raise item
             else:
-                self._buffer += item
+                self._chunk = memoryview(item)
         if size < 0:
-            out, self._buffer = self._buffer, b""
-        else:
-            out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
+            size = len(self._chunk)
+        out, self._chunk = self._chunk[:size], self._chunk[size:]
+        return out.tobytes()
 
 
 def _csv_chunks(batches: Iterable[pa.RecordBatch], period: str, counter: list[int]) -> Iterator[bytes]:

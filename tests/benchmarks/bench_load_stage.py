@@ -139,7 +139,8 @@ def main() -> None:
         plain.dispose()
 
         print(f"rows: {n:,}; median of {args.repeat} interleaved runs")
-        print(f"{'psql \\copy':<28}{psql_s:8.2f} s  {n / psql_s:12,.0f} rows/s")
+        label = "psql \\copy"
+        print(f"{label:<28}{psql_s:8.2f} s  {n / psql_s:12,.0f} rows/s")
         print(f"{'load_stage (COPY)':<28}{our_s:8.2f} s  {n / our_s:12,.0f} rows/s")
         print(f"{'to_sql (scaled from 100k)':<28}{to_sql_s:8.2f} s  {n / to_sql_s:12,.0f} rows/s")
         print(f"load_stage / psql \\copy  = {our_s / psql_s:.2f}   (target ≤ 1.10)")
