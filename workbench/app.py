@@ -116,6 +116,12 @@ def _styled(frame: pd.DataFrame, status_cols: list[str]) -> "pd.io.formats.style
     return frame.style.map(_status_style, subset=cols)
 
 
+def _listing(periods: list[str], most: int = 12) -> str:
+    # 100 months of failures must not turn the caption into a wall of text.
+    shown = ", ".join(periods[:most])
+    return shown if len(periods) <= most else f"{shown} … and {len(periods) - most} more"
+
+
 def _when(value: object) -> str:
     if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -164,9 +170,11 @@ def reload_panel(url: str, config: Config) -> None:
     state = st.session_state.setdefault("reload_state", "idle")
     busy = state == "requested"
     datasets = list(dict.fromkeys(choices["dataset"]))
-    dataset = st.selectbox("Dataset", datasets, key="reload_dataset", disabled=busy)
+    # Only the button is disabled while a reload runs: Streamlit ignores a new
+    # value sent for a disabled widget, which would reload the previous choice.
+    dataset = st.selectbox("Dataset", datasets, key="reload_dataset")
     periods = choices.loc[choices["dataset"] == dataset, "period"].tolist()
-    period = st.selectbox("Period", periods, key="reload_period", disabled=busy,
+    period = st.selectbox("Period", periods, key="reload_period",
                           help="Only months with an accepted file are offered.")
     other = running_reload()
     st.button("Reload", key="reload", type="primary", icon=":material/refresh:", width="stretch",
@@ -274,10 +282,10 @@ def overview(status: pd.DataFrame, config: Config, threshold: float) -> None:
         for state in (data.MISSING, data.FAILED):
             periods = ds_cov.loc[ds_cov["state"] == state, "period"].tolist()
             if periods:
-                notes.append(f"**{state}:** {', '.join(periods)}")
+                notes.append(f"**{state}:** {_listing(periods)}")
         flagged = rows.loc[rows["flagged"], "period"].tolist()
         if flagged:
-            notes.append(f"**changed > {threshold:.0%}:** {', '.join(sorted(flagged))}")
+            notes.append(f"**changed > {threshold:.0%}:** {_listing(sorted(flagged))}")
         st.caption(" · ".join([desc] + notes) if desc else " · ".join(notes))
 
         left, right = st.columns([5, 6], gap="large")
@@ -288,9 +296,10 @@ def overview(status: pd.DataFrame, config: Config, threshold: float) -> None:
                 lambda r: ["background-color: #fff3e0" if r["flagged"] else ""] * len(r), axis=1
             ).map(lambda v: f"color: {STATE_COLORS[v]}; font-weight: 600" if v in STATE_COLORS
                   and v != data.MISSING else "", subset=["state"])
-            st.dataframe(
+            # Keyed containers name the tables for tests and page styling
+            # (st.dataframe's own key is dropped when it has no selection).
+            st.container(key=f"counts_{name}").dataframe(
                 styled, hide_index=True, width="stretch", height=min(36 + 35 * len(table), 388),
-                key=f"counts_{name}",
                 column_config={
                     "period": st.column_config.TextColumn("Period"),
                     "state": st.column_config.TextColumn("State"),
@@ -367,8 +376,8 @@ def log_view(url: str, kind: str) -> tuple[str | None, str | None]:
         frame = frame.drop(columns=["finished_at"])
     first = 0 if total == 0 else (page - 1) * PAGE_SIZE + 1
     st.caption(f"{total:,} entries, newest first — showing {first:,}–{first + len(frame) - 1 if total else 0:,}")
-    st.dataframe(_styled(frame, ["status"]), hide_index=True, width="stretch", key=f"{kind}_table",
-                 column_config=LOG_COLUMNS[kind])  # type: ignore[arg-type]
+    st.container(key=f"{kind}_table").dataframe(
+        _styled(frame, ["status"]), hide_index=True, width="stretch", column_config=LOG_COLUMNS[kind])  # type: ignore[arg-type]
     return dataset, period
 
 
@@ -394,7 +403,7 @@ def validation_errors_view(url: str, dataset: str | None, period: str | None) ->
         return
     more = " (the first 1,000 are kept)" if len(errors) >= data.MAX_ERRORS else ""
     st.caption(f"{len(errors):,} failing cells{more}. Rows are numbered as in Excel: header = row 1.")
-    st.dataframe(errors, hide_index=True, width="stretch", key="errors_table", column_config={
+    st.container(key="errors_table").dataframe(errors, hide_index=True, width="stretch", column_config={
         "excel_row": st.column_config.NumberColumn("Excel row", format="%d"),
         "column": "Column", "check": "Check", "value": "Value",
     })
@@ -412,7 +421,7 @@ def kpis(status: pd.DataFrame) -> None:
     cov = data.coverage(status)
     counts = cov["state"].value_counts()
     last = status["last_loaded_at"].dropna().max() if not status.empty else None
-    cols = st.columns(5)
+    cols = st.columns([2, 2, 2, 2, 3])
     cols[0].metric("Datasets", f"{cov['dataset'].nunique():,}")
     cols[1].metric("Months loaded", f"{int(counts.get(data.LOADED, 0)):,}")
     cols[2].metric("Failed", f"{int(counts.get(data.FAILED, 0)):,}")

@@ -74,12 +74,20 @@ def period_state(row: pd.Series | dict[str, Any]) -> str:
 
     The latest attempt decides: a period whose newest file was rejected or
     failed a step is 'failed' even when older rows are still in stage — the
-    analyst has to act on it. Accepted but not (yet) loaded is 'pending'.
+    analyst has to act on it. Rows in stage with no load logged (a migrated
+    legacy warehouse) count as loaded. Accepted but not loaded is 'pending'.
     """
-    if (row.get("ingestion_status") == "rejected" or row.get("validation_status") == "failed"
-            or row.get("load_status") == "failed"):
+    def is_(key: str, value: str) -> bool:
+        # pandas hands missing values back as None, NaN or pd.NA; only a real
+        # string can match.
+        found = row.get(key)
+        return isinstance(found, str) and found == value
+
+    if is_("ingestion_status", "rejected") or is_("validation_status", "failed") or is_("load_status", "failed"):
         return FAILED
-    if row.get("load_status") == "succeeded":
+    rows = row.get("stage_rows")
+    if is_("load_status", "succeeded") or (not isinstance(row.get("load_status"), str)
+                                           and rows is not None and not pd.isna(rows) and rows > 0):
         return LOADED
     return PENDING
 
