@@ -1,0 +1,420 @@
+"""Run each stage as its papermill notebook (``python -m pipeline run
+--via-notebooks`` and ``reload --via-notebooks``), and the small helpers the
+stage notebooks use to show what they did.
+
+Where the executed notebooks go
+-------------------------------
+Each stage of a file writes ``<runs>/<dataset>/<period>/<NN_stage>.ipynb``
+(``<runs>`` is ``settings.runs_dir``, ``data/runs/`` by default), e.g.
+``data/runs/citizens/2025-06/03_load_stage.ipynb``. A file whose name matches
+no dataset (so it has no dataset or period) goes to
+``<runs>/_rejected/<file name>/01_ingest.ipynb``.
+
+A run of a period is the stages the runner executes for it one after the
+other, in stage order: usually ingest → publish; validate → publish when
+``reload`` reuses the ingestion of an unchanged file; transform → publish when
+a reload of citizens refreshes the payments of that month. When a new run of
+a period starts, the notebooks of its previous run are moved, untouched, to
+``<runs>/<dataset>/<period>/previous/<UTC timestamp>/``, the timestamp being
+when that previous run wrote its first notebook (``20250701T093000Z``). So the
+folder itself always holds exactly one run — the latest — and nothing is
+overwritten. Every previous run is kept: an executed notebook is tens of
+kilobytes and the history is the audit trail of what was loaded when; delete
+old ``previous/`` folders whenever you like, nothing reads them.
+
+How results come back
+---------------------
+The notebooks call the package (``ingest_file``, ``validate_ingestion``,
+``load_stage``, ``transform``, ``publish``), which logs every outcome in the
+``meta`` tables. The runner reads the result back from there: for ingest the
+newest ``meta.ingestion_log`` row of that file written during the notebook,
+for validate the newest ``meta.validation_log`` row of that ingestion id. No
+output is parsed out of the notebook except on failure.
+
+A failed stage makes its notebook raise the package's error; papermill then
+fails with that error's class name and one-line message, which the runner
+raises again as the same :class:`~pipeline.errors.WorkbenchError` subclass,
+so ``run`` reports a failure with the same words with or without notebooks.
+A refused ingest or a failed validation is not an exception of the package
+(it returns a result with the error); there the runner returns the logged
+result and ``process_file`` reports it, as with the direct runner.
+
+The notebooks' kernel is ``python3``: ipykernel's own kernelspec, installed
+into the virtual environment with ipykernel, whose ``python`` jupyter_client
+replaces by the running interpreter. :func:`check_kernel` refuses a
+``python3`` that points at another interpreter (a hand-installed user
+kernelspec, say) instead of silently running the stages elsewhere.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pipeline import db, errors
+from pipeline.context import Context
+from pipeline.errors import FileRefused, UsageError, WorkbenchError
+from pipeline.orchestrate import StageRunner
+from pipeline.utils.parsing import parse_and_validate_filename
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.config import Config
+    from pipeline.ingest import IngestResult
+    from pipeline.settings import Settings
+    from pipeline.validate import ValidationResult
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+KERNEL_NAME = "python3"
+STAGE_NOTEBOOKS = {
+    "ingest": "01_ingest.ipynb",
+    "validate": "02_validate.ipynb",
+    "load_stage": "03_load_stage.ipynb",
+    "transform": "04_transform.ipynb",
+    "publish": "05_publish.ipynb",
+}
+REJECTED_DIR = "_rejected"
+PREVIOUS_DIR = "previous"
+TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+# The kernel inherits the runner's environment; the settings travel through
+# it (papermill offers no per-kernel environment). One run at a time may
+# swap os.environ.
+_ENV_LOCK = threading.Lock()
+
+
+class NotebookFailed(WorkbenchError):
+    """A stage notebook failed with an error that is not the package's own."""
+
+
+def check_kernel(kernel_name: str = KERNEL_NAME) -> None:
+    """Refuse a kernelspec that would not run this interpreter."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        raise UsageError(f"no Jupyter kernel {kernel_name!r}; reinstall the environment "
+                         f"(pip install -e .) or run: {sys.executable} -m ipykernel install --sys-prefix") from None
+    program = spec.argv[0] if spec.argv else ""
+    # jupyter_client starts 'python'/'python3' as sys.executable itself.
+    if program in {"python", "python3", f"python{sys.version_info[0]}"}:
+        return
+    if Path(program).resolve() != Path(sys.executable).resolve():
+        raise UsageError(f"Jupyter kernel {kernel_name!r} ({spec.resource_dir}) runs {program}, "
+                         f"not this interpreter {sys.executable}; remove that kernelspec or run: "
+                         f"{sys.executable} -m ipykernel install --sys-prefix")
+
+
+def kernel_config() -> Any:
+    """Kernel manager settings: CurveZMQ keys when pyzmq has them, so the
+    kernel's local TCP traffic is encrypted and ipykernel does not print its
+    "running over TCP without encryption" warning on every stage."""
+    import zmq
+    from traitlets.config import Config as TraitletsConfig
+
+    if zmq.has("curve"):
+        return TraitletsConfig({"KernelManager": {"transport_encryption": "auto"}})
+    return TraitletsConfig()
+
+
+def _error_classes() -> dict[str, type[WorkbenchError]]:
+    found: dict[str, type[WorkbenchError]] = {}
+    todo: list[type[WorkbenchError]] = [WorkbenchError]
+    while todo:
+        cls = todo.pop()
+        if cls.__module__ == errors.__name__:
+            found[cls.__name__] = cls
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def as_package_error(exc: Exception, notebook: Path) -> WorkbenchError:
+    """The package error a failed notebook stands for, with its one-line message."""
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = str(getattr(exc, "evalue", exc)).strip()
+    cls = _error_classes().get(ename)
+    if cls is not None:
+        return cls(evalue)
+    first = evalue.splitlines()[0] if evalue else ""
+    return NotebookFailed(f"unexpected {ename}: {first} (see {notebook})")
+
+
+def _utc_stamp(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime(TIMESTAMP_FORMAT)
+
+
+def retire_previous_run(folder: Path) -> Path | None:
+    """Move the notebooks in ``folder`` to ``folder/previous/<UTC timestamp>/``."""
+    notebooks = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
+    if not notebooks:
+        return None
+    stamp = _utc_stamp(min(p.stat().st_mtime for p in notebooks))
+    target = folder / PREVIOUS_DIR / stamp
+    n = 1
+    while target.exists():  # two runs within one second
+        n += 1
+        target = folder / PREVIOUS_DIR / f"{stamp}-{n}"
+    target.mkdir(parents=True)
+    for path in notebooks:
+        shutil.move(str(path), target / path.name)
+    return target
+
+
+@contextlib.contextmanager
+def _settings_environment(settings: Settings) -> Iterator[None]:
+    wanted = {
+        "WORKBENCH_DATA_DIR": str(settings.data_dir),
+        "WORKBENCH_CONFIG": str(settings.config_path),
+        "WORKBENCH_DB_URL": settings.db_url,
+    }
+    with _ENV_LOCK:
+        saved = {key: os.environ.get(key) for key in wanted}
+        os.environ.update(wanted)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _max_id(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+
+
+class NotebookRunner(StageRunner):
+    """Each stage through its notebook in ``notebooks/``, kept under ``runs/``."""
+
+    def __init__(self, notebooks_dir: Path | None = None, kernel_name: str = KERNEL_NAME) -> None:
+        self.notebooks_dir = notebooks_dir or NOTEBOOKS_DIR
+        self.kernel_name = kernel_name
+        self._kernel_checked = False
+        self._last: tuple[Path, int] | None = None  # folder and stage index of the last notebook
+
+    def _start_stage(self, stage: str, folder: Path) -> None:
+        """Retire the folder's previous run unless ``stage`` continues the run
+        in progress there (same folder, a later stage)."""
+        index = list(STAGE_NOTEBOOKS).index(stage)
+        if self._last is None or self._last[0] != folder or index <= self._last[1]:
+            retire_previous_run(folder)
+        self._last = (folder, index)
+
+    # -- running one notebook ------------------------------------------------
+    def execute(self, stage: str, parameters: Mapping[str, Any], folder: Path, ctx: Context) -> Path:
+        """Run ``stage``'s notebook with ``parameters`` into ``folder``; raise
+        the package's error when it fails. Returns the executed notebook."""
+        import papermill as pm
+
+        source = self.notebooks_dir / STAGE_NOTEBOOKS[stage]
+        if not source.is_file():
+            raise UsageError(f"stage notebook {source} is missing; --via-notebooks needs the project's notebooks/ folder")
+        if not self._kernel_checked:
+            check_kernel(self.kernel_name)
+            self._kernel_checked = True
+        self._start_stage(stage, folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        output = folder / STAGE_NOTEBOOKS[stage]
+        with _settings_environment(ctx.settings):
+            try:
+                # A dict keeps "2025-06" and paths as str (papermill's -p
+                # would turn 202506 into an int).
+                pm.execute_notebook(
+                    str(source), str(output), parameters=dict(parameters),
+                    kernel_name=self.kernel_name, progress_bar=False, log_output=False,
+                    config=kernel_config(),
+                )
+            except pm.PapermillExecutionError as exc:
+                raise as_package_error(exc, output) from None
+        return output
+
+    def _period_folder(self, ctx: Context, dataset: str, period: str) -> Path:
+        return ctx.settings.runs_dir / dataset / period
+
+    # -- the stages ----------------------------------------------------------
+    def ingest(self, path: Path, ctx: Context) -> IngestResult:
+        from pipeline.ingest import IngestResult
+
+        path = Path(path).absolute()
+        try:
+            parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
+            folder = self._period_folder(ctx, parsed.dataset, parsed.period)
+        except FileRefused:
+            folder = ctx.settings.runs_dir / REJECTED_DIR / path.name
+        log = db.ingestion_log
+        before = _max_id(ctx.engine, log)
+        failure: WorkbenchError | None = None
+        try:
+            self.execute("ingest", {"file_path": str(path)}, folder, ctx)
+        except WorkbenchError as exc:
+            failure = exc
+        with ctx.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(log).where(log.c.id > before, log.c.file_path == str(path.resolve()))
+                .order_by(log.c.id.desc()).limit(1)
+            ).first()
+        # A rejected file is logged and its notebook fails on purpose: hand
+        # back the logged result, as ingest_file does. Any other failure (a
+        # usage error logs nothing; an accepted file whose notebook broke
+        # afterwards) is raised.
+        if row is None or (failure is not None and row.status != "rejected"):
+            raise failure or NotebookFailed(f"01_ingest logged nothing for {path} (see {folder})")
+        return IngestResult(
+            ingestion_id=row.id, status=row.status, file_name=row.file_name, dataset=row.dataset,
+            period=row.period, error=row.error, file_sha256=row.file_sha256,
+        )
+
+    def validate(self, ingestion_id: int, ctx: Context) -> ValidationResult:
+        from pipeline.validate import ValidationResult
+
+        il, vl = db.ingestion_log, db.validation_log
+        with ctx.engine.connect() as conn:
+            ingested = conn.execute(sa.select(il.c.dataset, il.c.period).where(il.c.id == ingestion_id)).first()
+        if ingested is not None and ingested.dataset and ingested.period:
+            folder = self._period_folder(ctx, ingested.dataset, ingested.period)
+        else:  # validate itself reports the unknown id
+            folder = ctx.settings.runs_dir / REJECTED_DIR / f"ingestion-{ingestion_id}"
+        before = _max_id(ctx.engine, vl)
+        failure: WorkbenchError | None = None
+        try:
+            self.execute("validate", {"ingestion_id": int(ingestion_id)}, folder, ctx)
+        except WorkbenchError as exc:
+            failure = exc
+        with ctx.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(vl).where(vl.c.id > before, vl.c.ingestion_id == ingestion_id)
+                .order_by(vl.c.id.desc()).limit(1)
+            ).first()
+        if row is None or (failure is not None and row.status != "failed"):
+            raise failure or NotebookFailed(f"02_validate logged nothing for ingestion {ingestion_id} (see {folder})")
+        values = {**row._mapping, "validation_id": row.id,
+                  "parquet_path": Path(row.parquet_path) if row.parquet_path else None}
+        names = {f.name for f in dataclasses.fields(ValidationResult)}
+        return ValidationResult(**{k: v for k, v in values.items() if k in names})
+
+    def load_stage(self, parquet: Path, period: str, dataset: str, ctx: Context) -> None:
+        self.execute("load_stage", {"parquet_path": str(Path(parquet).absolute()), "period": period,
+                                    "dataset": dataset}, self._period_folder(ctx, dataset, period), ctx)
+
+    def transform(self, dataset: str, period: str, ctx: Context) -> None:
+        self.execute("transform", {"period": period, "dataset": dataset},
+                     self._period_folder(ctx, dataset, period), ctx)
+
+    def publish(self, dataset: str, period: str, ctx: Context) -> None:
+        self.execute("publish", {"period": period, "dataset": dataset},
+                     self._period_folder(ctx, dataset, period), ctx)
+
+
+# --------------------------------------------------------------------------
+# What the stage notebooks show (display only; the stages are the package's)
+# --------------------------------------------------------------------------
+LOGS = {"ingestion_log": db.ingestion_log, "validation_log": db.validation_log, "load_log": db.load_log}
+
+
+def log_rows(engine: Engine, log: str, *ids: int) -> pd.DataFrame:
+    """Rows of a ``meta`` log by id, as a DataFrame (what a stage wrote)."""
+    import pandas as pd
+
+    table = LOGS[log]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(table).where(table.c.id.in_(ids)).order_by(table.c.id)).all()
+    return pd.DataFrame([dict(r._mapping) for r in rows], columns=list(table.c.keys()))
+
+
+def log_history(engine: Engine, log: str, dataset: str, period: str, limit: int = 5,
+                **where: Any) -> pd.DataFrame:
+    """The newest ``limit`` rows of a log for one dataset and period."""
+    import pandas as pd
+
+    table = LOGS[log]
+    query = sa.select(table).where(table.c.dataset == dataset, table.c.period == period,
+                                   *(table.c[k] == v for k, v in where.items()))
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(table.c.id.desc()).limit(limit)).all()
+    return pd.DataFrame([dict(r._mapping) for r in rows], columns=list(table.c.keys()))
+
+
+def tables_written(config: Config, dataset: str, step: str) -> list[str]:
+    """The ``schema.table`` names ``step`` replaces a period of."""
+    ds = config.dataset(dataset)
+    if step == "load_stage":
+        return [f"stage.{ds.table}"]
+    if step == "transform":
+        return [f"core.{ds.table}"]
+    # pipeline.publish's naming: the config's marts, else <table>_summary
+    return [f"mart.{name}" for name in (ds.publish or {f"{ds.table}_summary": None})]
+
+
+def row_counts(engine: Engine, tables: list[str]) -> dict[tuple[str, str], int]:
+    """Rows per (table, period) of ``schema.table`` names (absent tables: none)."""
+    from pipeline.status import period_counts
+
+    out: dict[tuple[str, str], int] = {}
+    with engine.connect() as conn:
+        for name in tables:
+            schema, table = name.split(".", 1)
+            out.update({(name, p): n for p, n in period_counts(conn, schema, table).items()})
+    return out
+
+
+def count_changes(before: Mapping[tuple[str, str], int], after: Mapping[tuple[str, str], int],
+                  period: str) -> pd.DataFrame:
+    """Rows per table and period before and after a stage, and the change;
+    ``loaded`` marks the stage's period (every other one should not move)."""
+    import pandas as pd
+
+    keys = sorted(set(before) | set(after))
+    frame = pd.DataFrame(
+        [(t, p, before.get((t, p), 0), after.get((t, p), 0)) for t, p in keys],
+        columns=["table", "period", "rows_before", "rows_after"],
+    )
+    frame["change"] = frame["rows_after"] - frame["rows_before"]
+    frame["loaded"] = frame["period"] == period
+    return frame
+
+
+def parquet_rows(path: str | Path | None) -> int | None:
+    """Rows of a Parquet file, None when there is none."""
+    import pyarrow.parquet as pq
+
+    if path is None or not Path(path).is_file():
+        return None
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def validation_errors(engine: Engine, validation_id: int, limit: int = 1000) -> pd.DataFrame:
+    """The failing cells a validation logged, in row order."""
+    import pandas as pd
+
+    t = db.validation_errors
+    query = (sa.select(t.c.row_number, t.c.column, t.c.check, t.c.value)
+             .where(t.c.validation_id == validation_id).order_by(t.c.row_number, t.c.id).limit(limit))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["row_number", "column", "check", "value"])
+
+
+def sample_rows(engine: Engine, table: str, period: str, n: int = 5) -> pd.DataFrame:
+    """The first ``n`` rows of one period of ``schema.table``."""
+    import pandas as pd
+
+    schema, name = table.split(".", 1)
+    with engine.connect() as conn:
+        if not db.table_exists(conn, schema, name):
+            return pd.DataFrame()
+        t = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
+        rows = conn.execute(sa.select(t).where(t.c[db.PERIOD_COLUMN] == period).limit(n)).all()
+    return pd.DataFrame([dict(r._mapping) for r in rows], columns=list(t.c.keys()))
