@@ -264,8 +264,8 @@ def test_overview_counts_coverage_and_charts(loaded) -> None:  # type: ignore[no
     bars = [c for c in chart_data if "marker" in c]
     assert any(set(c["period"]) == {"2025-01", "2025-02", "2025-03", "2025-07"} for c in bars)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Missing"] == "3"  # citizens 2025-04..06
-    assert metrics["Failed"] == "1"  # citizens 2025-07 (the misnamed file has no period)
+    assert metrics["Months missing"] == "3"  # citizens 2025-04..06
+    assert metrics["Months failed"] == "1"  # citizens 2025-07 (the misnamed file has no period)
     assert metrics["Months loaded"] == "4"  # citizens 01..03, benefit_payments 01
 
 

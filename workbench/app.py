@@ -245,22 +245,23 @@ def counts_chart(rows: pd.DataFrame, months: list[str], threshold: float) -> alt
                 for f, s in zip(rows["flagged"], rows["state"])],
     )
     domain = ["within threshold", label, "latest attempt failed"]
-    return (
-        alt.Chart(frame)
-        .mark_bar(cornerRadiusTopLeft=2, cornerRadiusTopRight=2)
-        .encode(
-            x=alt.X("period:O", scale=alt.Scale(domain=months), title=None,
-                    axis=alt.Axis(labelAngle=-60 if len(months) > 12 else 0)),
-            y=alt.Y("stage_rows:Q", title="stage rows"),
-            color=alt.Color("marker:N", title=None,
-                            scale=alt.Scale(domain=domain, range=["#90a4ae", "#f57c00", "#d81b60"]),
-                            legend=alt.Legend(orient="bottom")),
-            tooltip=[alt.Tooltip("period:O"), alt.Tooltip("stage_rows:Q", title="stage rows", format=","),
-                     alt.Tooltip("previous_rows:Q", title="previous", format=","),
-                     alt.Tooltip("change:Q", format="+.1%"), alt.Tooltip("state:N")],
-        )
-        .properties(height=260)
+    colors = ["#90a4ae", "#f57c00", "#d81b60"]
+    base = alt.Chart(frame).encode(
+        x=alt.X("period:O", scale=alt.Scale(domain=months), title=None,
+                axis=alt.Axis(labelAngle=-60 if len(months) > 12 else 0)),
+        color=alt.Color("marker:N", title=None, scale=alt.Scale(domain=domain, range=colors),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("period:O"), alt.Tooltip("stage_rows:Q", title="stage rows", format=","),
+                 alt.Tooltip("previous_rows:Q", title="previous", format=","),
+                 alt.Tooltip("change:Q", format="+.1%"), alt.Tooltip("state:N")],
     )
+    bars = base.mark_bar(cornerRadiusTopLeft=2, cornerRadiusTopRight=2).encode(
+        y=alt.Y("stage_rows:Q", title="stage rows"))
+    # A failed month with nothing in stage has no bar; a marker on the axis
+    # keeps it from looking like a quiet month.
+    failed = base.transform_filter("!isValid(datum.stage_rows)").mark_point(
+        shape="triangle-up", filled=True, size=110, yOffset=-6).encode(y=alt.datum(0))
+    return (bars + failed).properties(height=260)
 
 
 def overview(status: pd.DataFrame, config: Config, threshold: float) -> None:
@@ -299,7 +300,7 @@ def overview(status: pd.DataFrame, config: Config, threshold: float) -> None:
             # Keyed containers name the tables for tests and page styling
             # (st.dataframe's own key is dropped when it has no selection).
             st.container(key=f"counts_{name}").dataframe(
-                styled, hide_index=True, width="stretch", height=min(36 + 35 * len(table), 388),
+                styled, hide_index=True, width="stretch", height=min(36 + 35 * len(table), 388), placeholder="—",
                 column_config={
                     "period": st.column_config.TextColumn("Period"),
                     "state": st.column_config.TextColumn("State"),
@@ -377,7 +378,8 @@ def log_view(url: str, kind: str) -> tuple[str | None, str | None]:
     first = 0 if total == 0 else (page - 1) * PAGE_SIZE + 1
     st.caption(f"{total:,} entries, newest first — showing {first:,}–{first + len(frame) - 1 if total else 0:,}")
     st.container(key=f"{kind}_table").dataframe(
-        _styled(frame, ["status"]), hide_index=True, width="stretch", column_config=LOG_COLUMNS[kind])  # type: ignore[arg-type]
+        _styled(frame, ["status"]), hide_index=True, width="stretch", placeholder="",
+        column_config=LOG_COLUMNS[kind])  # type: ignore[arg-type]
     return dataset, period
 
 
@@ -404,7 +406,7 @@ def validation_errors_view(url: str, dataset: str | None, period: str | None) ->
     more = " (the first 1,000 are kept)" if len(errors) >= data.MAX_ERRORS else ""
     st.caption(f"{len(errors):,} failing cells{more}. Rows are numbered as in Excel: header = row 1.")
     st.container(key="errors_table").dataframe(errors, hide_index=True, width="stretch", column_config={
-        "excel_row": st.column_config.NumberColumn("Excel row", format="%d"),
+        "excel_row": st.column_config.NumberColumn("Excel row", format="%d", width="small"),
         "column": "Column", "check": "Check", "value": "Value",
     })
     st.download_button(
@@ -424,9 +426,11 @@ def kpis(status: pd.DataFrame) -> None:
     cols = st.columns([2, 2, 2, 2, 3])
     cols[0].metric("Datasets", f"{cov['dataset'].nunique():,}")
     cols[1].metric("Months loaded", f"{int(counts.get(data.LOADED, 0)):,}")
-    cols[2].metric("Failed", f"{int(counts.get(data.FAILED, 0)):,}")
-    cols[3].metric("Missing", f"{int(counts.get(data.MISSING, 0)):,}")
-    cols[4].metric("Last load", _when(last) if last is not None and not pd.isna(last) else "—")
+    cols[2].metric("Months failed", f"{int(counts.get(data.FAILED, 0)):,}")
+    cols[3].metric("Months missing", f"{int(counts.get(data.MISSING, 0)):,}")
+    has_last = last is not None and not pd.isna(last)
+    cols[4].metric("Last load (UTC)", pd.Timestamp(last).strftime("%d %b %H:%M") if has_last else "—",
+                   help=_when(last) if has_last else "nothing loaded yet")
 
 
 def main() -> None:
@@ -468,7 +472,9 @@ def main() -> None:
 
     st.caption("Monthly extracts → validated Parquet → period-partitioned warehouse")
     kpis(status)
-    tabs = st.tabs(VIEWS, key="view", on_change="rerun")
+    # Lazy tabs: only the open view queries the warehouse. Bound to the URL
+    # (?view=Validation+log) so a view can be bookmarked or linked.
+    tabs = st.tabs(VIEWS, key="view", on_change="rerun", bind="query-params")
     views = dict(zip(VIEWS, tabs))
     with views["Overview"]:
         if views["Overview"].open:

@@ -1,0 +1,156 @@
+"""End to end in a real browser: `streamlit run workbench/app.py` as a server,
+headless Debian Chromium driven by selenium, press Reload, read the outcome.
+
+Needs /usr/bin/chromium and /usr/bin/chromedriver (apt-get install chromium
+chromium-driver); no browser is ever downloaded. Without them the test skips,
+except under CI=true, where a missing browser is a failure.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "workbench" / "app.py"
+CHROMIUM = Path(os.environ.get("WORKBENCH_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("WORKBENCH_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
+CHROME_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run", "--disable-quic", "--window-size=1500,1400",
+)
+WAIT_S = 60
+
+pytestmark = pytest.mark.browser
+
+
+def require_browser() -> None:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if not missing:
+        return
+    reason = f"{' and '.join(missing)} not found (apt-get install -y chromium chromium-driver)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; under CI the browser test must run", pytrace=False)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(port: int, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"streamlit exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
+                if resp.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"streamlit not healthy after {WAIT_S} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def server(workspace, demo_dir, tmp_path):  # type: ignore[no-untyped-def]
+    """A warehouse holding citizens 2025-01..03 and the dashboard serving it;
+    yields the port. The server is started in its own session so its real PID
+    is known, and only that process group is stopped afterwards."""
+    workspace.add_demo(demo_dir, "citizens_2025-0[1-3]*")
+    run = workspace.cli("run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    port = free_port()
+    log = tmp_path / "streamlit.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+             "--client.toolbarMode", "viewer"],
+            cwd=workspace.root, env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_healthy(port, proc, log)
+        yield port
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(15)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def browser():  # type: ignore[no-untyped-def]
+    require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_reload_in_a_real_browser(server, browser, workspace, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT_S)
+    shot = tmp_path / "dashboard_after_reload.png"
+    try:
+        browser.get(f"http://127.0.0.1:{server}/")
+        # Painted: the coverage chart, the citizens counts and the reload control.
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".st-key-counts_citizens")))
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stVegaLiteChart']")))
+        period = browser.find_element(By.CSS_SELECTOR, ".st-key-reload_period input")
+        assert period.get_attribute("value") == "2025-03"  # newest accepted month preselected
+        before = int(workspace.scalar("SELECT count(*) FROM stage.citizens WHERE _data_period = '2025-03'"))
+
+        # The analyst re-delivers March with only 10 rows and reloads it.
+        path = workspace.landed / "citizens_2025-03.xlsx"
+        wb = openpyxl.load_workbook(path)
+        wb.active.delete_rows(12, wb.active.max_row)
+        wb.save(path)
+        button = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".st-key-reload button")))
+        button.click()
+
+        outcome = wait.until(ec.visibility_of_element_located(
+            (By.XPATH, "//*[@data-testid='stSidebar']//*[@data-testid='stAlert']"
+                       "[contains(., 'Reloaded citizens 2025-03')]")))
+        assert f"stage {before:,} rows → 10 rows" in outcome.text
+        metric = browser.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar'] [data-testid='stMetricValue']")
+        assert metric.text == "10"
+        # The page repainted with fresh counts: the button is usable again.
+        wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".st-key-reload button")))
+        assert workspace.scalar("SELECT count(*) FROM stage.citizens WHERE _data_period = '2025-03'") == 10
+        time.sleep(1)  # let the charts finish their transition before the picture
+    finally:
+        height = browser.execute_script("return document.body.scrollHeight") or 1400
+        browser.set_window_size(1500, min(max(int(height), 1000), 3000))
+        browser.save_screenshot(str(shot))
+        print(f"screenshot: {shot}")
+    assert shot.stat().st_size > 10_000
