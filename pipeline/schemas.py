@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
+import pyarrow.compute as pc
 
 from pipeline.config import ColumnConfig, DatasetConfig
 from pipeline.errors import ConfigError
@@ -232,16 +233,13 @@ DMY_FORMATS = ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S")
 
 def coerce_column(values: np.ndarray, col: ColumnConfig) -> Coerced:
     """Type one column of raw cells (an object array) per its config."""
-    values = np.asarray(values, dtype=object)
-    kinds = np.fromiter(map(type, values), dtype=object, count=len(values))
-    is_str = _of_kind(kinds, str)
-    blank = _blank(values, kinds, is_str)
+    cells = _Cells(values)
     fn = {
         "integer": _to_integer, "float": _to_float, "string": _to_string,
         "date": _to_datetime, "datetime": _to_datetime, "boolean": _to_boolean,
     }[col.type]
-    typed, bad = fn(values, kinds, is_str, blank, col)
-    return Coerced(typed, blank, bad & ~blank)
+    typed, bad = fn(cells, col)
+    return Coerced(typed, cells.blank, bad & ~cells.blank)
 
 
 def coerce_frame(raw: pd.DataFrame, dataset: DatasetConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -274,85 +272,121 @@ def empty_failures() -> pd.DataFrame:
                          "check": pd.Series(dtype=object), "value": pd.Series(dtype=object)})
 
 
-def _of_kind(kinds: np.ndarray, *types: type) -> np.ndarray:
-    """Which cells are of exactly one of ``types`` (hash lookups, not a Python loop;
-    ``==`` against numpy scalar types is not elementwise on object arrays)."""
-    return pd.Series(kinds, dtype=object).isin(types).to_numpy()
+NUMBER_TYPES = (float, int, np.float64, np.int64)
 
 
-def _blank(values: np.ndarray, kinds: np.ndarray, is_str: np.ndarray) -> np.ndarray:
-    blank = pd.isna(values)
-    if is_str.any():
-        texts = pyarrow.array(values[is_str], type=pyarrow.string())
-        import pyarrow.compute as pc
+class _Cells:
+    """One raw column, classified once by each cell's Python type.
 
-        blank[is_str] = pc.equal(pc.utf8_trim_whitespace(texts), "").to_numpy(zero_copy_only=False)
-    return blank
+    Cells come from calamine, openpyxl or csv, so each column holds a handful
+    of types at most (typically one, plus "" for empty cells). Factorising the
+    types once gives every "cells of type T" mask as a cheap integer compare,
+    with no Python-level loop per cell.
+    """
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.asarray(values, dtype=object)
+        self.n = len(self.values)
+        # Fast path: pandas' C type inference spots a column of only text or
+        # only floats (the usual calamine text and number columns) without
+        # building a type per cell. Dates are left to the general path, as
+        # pandas calls a mix of dates and datetimes "date".
+        inferred = pd.api.types.infer_dtype(self.values, skipna=False) if self.n else "empty"
+        if inferred in ("string", "floating"):
+            self._codes = np.zeros(self.n, dtype=np.intp)
+            self._types = [str] if inferred == "string" else [float]
+        else:
+            kinds = np.fromiter(map(type, self.values), dtype=object, count=self.n)
+            self._codes, uniques = pd.factorize(kinds)
+            self._types = list(uniques)
+        self.is_str = self.of(str)
+        self.texts = (pyarrow.array(self.values[self.is_str], type=pyarrow.string())
+                      if self.is_str.any() else None)
+        # Blank: None, NaN, "" or white space only (see the module docstring).
+        blank = self.of(type(None))
+        floats = self.of(float, np.float64)
+        if floats.any():
+            blank[floats] = np.isnan(self.values[floats].astype(np.float64))
+        if self.texts is not None:
+            empty = pc.or_(pc.equal(pc.binary_length(self.texts), 0), pc.utf8_is_space(self.texts))
+            blank[self.is_str] = empty.to_numpy(zero_copy_only=False)
+        self.blank = blank
+
+    def of(self, *types: type) -> np.ndarray:
+        """Mask of the cells whose type is exactly one of ``types``."""
+        wanted = [i for i, t in enumerate(self._types) if t in types]
+        if not wanted:
+            return np.zeros(self.n, dtype=bool)
+        if len(wanted) == len(self._types):
+            return np.ones(self.n, dtype=bool)
+        return np.isin(self._codes, wanted)
+
+    def numbers(self, *, text: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Numeric cells (and, with ``text``, numeric text) as float64, NaN
+        elsewhere, and the mask of those that are finite numbers."""
+        out = np.full(self.n, np.nan)
+        numeric = self.of(*NUMBER_TYPES)
+        if numeric.any():
+            out[numeric] = self.values[numeric].astype(np.float64)
+        if text and self.texts is not None:
+            stripped = pd.Series(self.values[self.is_str], dtype=object).str.strip()
+            out[self.is_str] = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            numeric = numeric | self.is_str
+        return out, numeric & np.isfinite(out)
 
 
-def _numbers(values: np.ndarray, kinds: np.ndarray, is_str: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every numeric cell and numeric text as float64 (NaN elsewhere), and the
-    mask of cells that were numbers or numeric text."""
-    out = np.full(len(values), np.nan)
-    numeric = _of_kind(kinds, float, int, np.float64, np.int64)
-    if numeric.any():
-        out[numeric] = values[numeric].astype(np.float64)
-    if is_str.any():
-        parsed = pd.to_numeric(pd.Series(values[is_str], dtype=object).str.strip(), errors="coerce")
-        out[is_str] = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
-        numeric = numeric | is_str
-    return out, numeric & np.isfinite(out)
-
-
-def _to_integer(values, kinds, is_str, blank, col):  # type: ignore[no-untyped-def]
-    numbers, ok = _numbers(values, kinds, is_str)
+def _to_integer(cells: _Cells, col: ColumnConfig) -> tuple[Any, np.ndarray]:
+    numbers, ok = cells.numbers(text=True)
     with np.errstate(invalid="ignore"):
         ok &= (numbers == np.floor(numbers)) & (np.abs(numbers) < INT64_LIMIT)
-    ints = np.zeros(len(values), dtype=np.int64)
+    ints = np.zeros(cells.n, dtype=np.int64)
     ints[ok] = numbers[ok].astype(np.int64)
     # Whole numbers beyond 2**53 are not exact in a float: take those from the
     # original int or text so large ids survive.
-    big = ok & (np.abs(numbers) > 2.0 ** 53)
-    for i in np.flatnonzero(big):
+    for i in np.flatnonzero(ok & (np.abs(numbers) > 2.0 ** 53)):
         try:
-            ints[i] = int(str(values[i]).strip())
+            ints[i] = int(str(cells.values[i]).strip())
         except (ValueError, OverflowError):
             pass
     return pd.arrays.IntegerArray(ints, ~ok), ~ok
 
 
-def _to_float(values, kinds, is_str, blank, col):  # type: ignore[no-untyped-def]
-    numbers, ok = _numbers(values, kinds, is_str)
+def _to_float(cells: _Cells, col: ColumnConfig) -> tuple[Any, np.ndarray]:
+    numbers, ok = cells.numbers(text=True)
     numbers[~ok] = np.nan
     return numbers, ~ok
 
 
-def _to_boolean(values, kinds, is_str, blank, col):  # type: ignore[no-untyped-def]
-    out = np.zeros(len(values), dtype=bool)
-    ok = np.zeros(len(values), dtype=bool)
-    is_bool = _of_kind(kinds, bool, np.bool_)
-    out[is_bool] = values[is_bool].astype(bool)
-    ok |= is_bool
-    numbers, numeric = _numbers(values, kinds, np.zeros(len(values), dtype=bool))  # text below
+def _to_boolean(cells: _Cells, col: ColumnConfig) -> tuple[Any, np.ndarray]:
+    out = np.zeros(cells.n, dtype=bool)
+    is_bool = cells.of(bool, np.bool_)
+    out[is_bool] = cells.values[is_bool].astype(bool)
+    ok = is_bool.copy()
+    numbers, numeric = cells.numbers(text=False)  # text is looked up below
     numeric &= (numbers == 0) | (numbers == 1)
     out[numeric] = numbers[numeric] == 1
     ok |= numeric
-    if is_str.any():
-        mapped = pd.Series(values[is_str], dtype=object).str.strip().str.lower().map(BOOL_TEXT)
+    if cells.texts is not None:
+        words = pc.utf8_lower(pc.utf8_trim_whitespace(cells.texts)).to_pandas()
+        mapped = words.map(BOOL_TEXT)
         known = mapped.notna().to_numpy()
-        idx = np.flatnonzero(is_str)
-        out[idx[known]] = mapped[known].to_numpy(dtype=bool)
-        ok[idx[known]] = True
+        where = np.flatnonzero(cells.is_str)[known]
+        out[where] = mapped[known].to_numpy(dtype=bool)
+        ok[where] = True
     return pd.arrays.BooleanArray(out, ~ok), ~ok
 
 
-def _to_string(values, kinds, is_str, blank, col):  # type: ignore[no-untyped-def]
-    texts = values.copy()
-    other = ~is_str & ~blank
-    for i in np.flatnonzero(other):
-        texts[i] = _cell_text(values[i])
-    texts[blank] = None
-    return pd.array(texts, dtype=STRING_DTYPE), np.zeros(len(values), dtype=bool)
+def _to_string(cells: _Cells, col: ColumnConfig) -> tuple[Any, np.ndarray]:
+    no_failures = np.zeros(cells.n, dtype=bool)
+    if cells.texts is not None and cells.is_str.all():
+        # The common case (calamine and csv give "" for an empty cell): stay in Arrow.
+        texts = pc.if_else(pyarrow.array(cells.blank), pyarrow.scalar(None, pyarrow.string()), cells.texts)
+        return pd.arrays.ArrowStringArray(pyarrow.chunked_array([texts])), no_failures
+    texts = cells.values.copy()
+    for i in np.flatnonzero(~cells.is_str & ~cells.blank):
+        texts[i] = _cell_text(cells.values[i])
+    texts[cells.blank] = None
+    return pd.array(texts, dtype=STRING_DTYPE), no_failures
 
 
 def _cell_text(value: Any) -> str:
@@ -368,35 +402,38 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _to_datetime(values, kinds, is_str, blank, col):  # type: ignore[no-untyped-def]
-    n = len(values)
+def _to_datetime(cells: _Cells, col: ColumnConfig) -> tuple[Any, np.ndarray]:
+    n, values = cells.n, cells.values
     out = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     ok = np.zeros(n, dtype=bool)
 
-    is_dt = _of_kind(kinds, dt.datetime, pd.Timestamp)
-    is_date = _of_kind(kinds, dt.date)
-    for mask in (is_dt, is_date):
-        if mask.any():
-            try:
-                out[mask] = values[mask].astype("datetime64[us]")
-                ok |= mask
-            except (ValueError, TypeError, OverflowError):  # e.g. a timezone-aware value
-                for i in np.flatnonzero(mask):
-                    try:
-                        out[i] = np.datetime64(values[i], "us")
-                        ok[i] = True
-                    except (ValueError, TypeError, OverflowError):
-                        pass
+    # Date and datetime cells. Arrow converts Python dates ~20x faster than
+    # numpy's astype (0.03 s vs 0.6 s for 200k).
+    for mask, arrow_type in ((cells.of(dt.date), pyarrow.date32()),
+                             (cells.of(dt.datetime, pd.Timestamp), pyarrow.timestamp("us"))):
+        if not mask.any():
+            continue
+        try:
+            converted = pyarrow.array(values[mask], type=arrow_type).to_numpy(zero_copy_only=False)
+            out[mask] = converted.astype("datetime64[us]")
+            ok |= mask
+        except (pyarrow.ArrowException, ValueError, TypeError, OverflowError):
+            for i in np.flatnonzero(mask):
+                try:
+                    out[i] = np.datetime64(values[i], "us")
+                    ok[i] = True
+                except (ValueError, TypeError, OverflowError):
+                    pass
 
     # Excel serial numbers: a date cell whose date format was lost.
-    numbers, numeric = _numbers(values, kinds, np.zeros(n, dtype=bool))
+    numbers, numeric = cells.numbers(text=False)
     numeric &= (numbers >= 1) & (numbers <= EXCEL_MAX_SERIAL)
     if numeric.any():
         micros = np.round(numbers[numeric] * US_PER_DAY).astype(np.int64)
         out[numeric] = EXCEL_EPOCH + micros.astype("timedelta64[us]")
         ok |= numeric
 
-    text = is_str & ~blank
+    text = cells.is_str & ~cells.blank
     if text.any():
         idx = np.flatnonzero(text)
         strings = pd.Series(values[idx], dtype=STRING_DTYPE).str.strip()

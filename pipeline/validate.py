@@ -234,10 +234,10 @@ def _check(raw: pd.DataFrame, dataset: DatasetConfig, period: str) -> tuple[pd.D
     if len(type_failures) and len(schema_failures):
         # A cell that could not be typed is null in the typed frame; don't
         # report it a second time as a missing value.
-        typed_keys = set(zip(type_failures["row_number"], type_failures["column"]))
-        nulls = schema_failures["check"] == "not_nullable"
-        again = [key in typed_keys for key in zip(schema_failures["row_number"], schema_failures["column"])]
-        schema_failures = schema_failures[~(nulls & np.array(again, dtype=bool))]
+        typed_cells = pd.MultiIndex.from_arrays([type_failures["row_number"], type_failures["column"]])
+        cells = pd.MultiIndex.from_arrays([schema_failures["row_number"], schema_failures["column"]])
+        again = cells.isin(typed_cells) & (schema_failures["check"] == "not_nullable").to_numpy()
+        schema_failures = schema_failures[~again]
     parts = [f for f in (type_failures, schema_failures) if len(f)]
     return typed, (pd.concat(parts, ignore_index=True) if parts else empty_failures())
 
@@ -294,7 +294,7 @@ def _summary_groups(failures: pd.DataFrame) -> str:
 
 def _summary(file_name: str, invalid: int, failures: pd.DataFrame, validation_id: int) -> str:
     return (f"{file_name}: {invalid} invalid row{'s' if invalid != 1 else ''}: {_summary_groups(failures)} "
-            f"(all in meta.validation_errors, validation {validation_id})")
+            f"(see meta.validation_errors, validation {validation_id})")
 
 
 def write_parquet(frame: pd.DataFrame, dataset: DatasetConfig, path: Path, metadata: dict[str, str]) -> None:

@@ -324,3 +324,30 @@ def test_not_a_workbook_and_header_only(tmp_path: Path, things) -> None:  # type
     header = ["Thing ID", "amount", "code", "label", "day", "seen_at", "active", "serial"]
     frame, _ = read_table(write_xlsx(fake, {"s": [header]}), things)
     assert frame.empty and list(frame.columns) == list(things.columns)
+
+
+def test_openpyxl_fallback_reads_the_same_rows(tmp_path: Path, shipped, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import python_calamine
+
+    citizens = shipped.dataset("citizens")
+    header = ["Citizen ID", "First Name", "Last Name", "Birth Date", "Sex", "Municipality Code",
+              "Household ID", "Monthly Income"]
+    path = write_xlsx(tmp_path / "citizens_2025-06.xlsx", {"citizens": [
+        header, [1, "Anna", "Berg", dt.date(1980, 1, 2), "F", "0219", None, 100.5], [None] * 8,
+        [2, " bo ", "Ek", "1990-03-04", "  ", "1080", 3, "12"]]})
+    by_calamine, reader = read_table(path, citizens)
+    assert reader == "calamine"
+
+    class Unreadable:  # calamine refusing a workbook openpyxl can read
+        @staticmethod
+        def from_filelike(_fh):  # type: ignore[no-untyped-def]
+            raise python_calamine.CalamineError("unsupported feature")
+
+    monkeypatch.setattr(python_calamine, "CalamineWorkbook", Unreadable)
+    by_openpyxl, reader = read_table(path, citizens)
+    assert reader == "openpyxl"
+    assert by_openpyxl.index.tolist() == by_calamine.index.tolist() == [2, 4]
+    typed_a, failures_a = coerce_frame(by_calamine, citizens)
+    typed_b, failures_b = coerce_frame(by_openpyxl, citizens)
+    assert failures_a.empty and failures_b.empty
+    pd.testing.assert_frame_equal(typed_a, typed_b)

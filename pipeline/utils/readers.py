@@ -158,10 +158,14 @@ def read_table(
         data = path.read_bytes()
     kind = _kind_of_bytes(path, data)
     if kind == "csv":
-        rows, first_row, reader = _csv_rows(path, dataset, data), 1, "csv"
+        rows, reader = _csv_rows(path, dataset, data), "csv"
     else:
-        rows, first_row, reader = _xlsx_rows(path, dataset, data)
-    return _rows_to_frame(path, dataset, rows, first_row), reader
+        rows, reader = _xlsx_rows(path, dataset, data)
+    # Handed over in a list the callee empties, so the row lists can be freed
+    # as soon as they are copied into one array (this frame drops its name).
+    holder = [rows]
+    del rows
+    return _rows_to_frame(path, dataset, holder, rectangular=reader == "calamine"), reader
 
 
 def _kind_of_bytes(path: Path, data: bytes) -> str:
@@ -183,7 +187,7 @@ def _kind_of_bytes(path: Path, data: bytes) -> str:
     raise FileRefused(f"{path.name}: unsupported file type {suffix!r} (expected .xlsx or .csv)")
 
 
-def _xlsx_rows(path: Path, dataset: DatasetConfig, data: bytes) -> tuple[list[list[Any]], int, str]:
+def _xlsx_rows(path: Path, dataset: DatasetConfig, data: bytes) -> tuple[list[list[Any]], str]:
     """All rows of the dataset's sheet from row 1, and the reader used.
 
     ``skip_empty_area=False`` keeps leading blank rows and columns, so list
@@ -197,7 +201,7 @@ def _xlsx_rows(path: Path, dataset: DatasetConfig, data: bytes) -> tuple[list[li
     except python_calamine.PasswordError:
         raise FileRefused(f"{path.name}: the workbook is password-protected; save it without a password") from None
     except Exception:  # calamine refuses some odd-but-valid packages openpyxl reads
-        return _openpyxl_rows(path, dataset, data), 1, "openpyxl"
+        return _openpyxl_rows(path, dataset, data), "openpyxl"
     try:
         names = workbook.sheet_names
         sheet = 0 if dataset.sheet is None else dataset.sheet
@@ -210,10 +214,10 @@ def _xlsx_rows(path: Path, dataset: DatasetConfig, data: bytes) -> tuple[list[li
         try:
             rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except Exception:
-            return _openpyxl_rows(path, dataset, data), 1, "openpyxl"
+            return _openpyxl_rows(path, dataset, data), "openpyxl"
     finally:
         workbook.close()
-    return rows, 1, "calamine"
+    return rows, "calamine"
 
 
 def _openpyxl_rows(path: Path, dataset: DatasetConfig, data: bytes) -> list[list[Any]]:
@@ -263,10 +267,13 @@ def _is_blank_cell(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, float) and value != value)
 
 
-def _rows_to_frame(path: Path, dataset: DatasetConfig, rows: list[list[Any]], first_row: int) -> "pd.DataFrame":
+def _rows_to_frame(path: Path, dataset: DatasetConfig, holder: list[list[list[Any]]], *,
+                   rectangular: bool) -> "pd.DataFrame":
+    """The mapped columns of rows[header + 1:], indexed by row number (list index + 1)."""
     import numpy as np
     import pandas as pd
 
+    rows = holder.pop()
     # The header is the first row holding anything: row 1 in every file ingest
     # accepts, but counting from the real first row keeps numbers right anyway.
     start = next((i for i, row in enumerate(rows) if any(not _is_blank_cell(v) for v in row)), None)
@@ -280,30 +287,40 @@ def _rows_to_frame(path: Path, dataset: DatasetConfig, rows: list[list[Any]], fi
     except FileRefused as exc:
         raise FileRefused(f"{path.name}: {exc}") from None
 
-    body = rows[start + 1:]
-    first_data_row = first_row + start + 1
-    del rows
+    first_data_row = start + 2  # list index start + 1, counted from 1
+    del rows[:start + 1]
+    body = rows
     n = len(body)
-    width = max([max(positions.values()) + 1, *map(len, body)])
-    if any(len(row) != width for row in body):
+    width = max(positions.values()) + 1
+    if not rectangular:
         # csv records and openpyxl rows can be ragged; calamine's never are.
-        body = [list(row) + [None] * (width - len(row)) for row in body]
+        width = max([width, *map(len, body)])
+        body = [row if len(row) == width else list(row) + [None] * (width - len(row)) for row in body]
+    elif n:
+        width = max(width, len(body[0]))
     # One C-level pass over the rectangular rows instead of a Python loop per
     # cell (several times faster than zip(*rows) on 200k rows).
     cells = np.array(body, dtype=object) if n else np.empty((0, width), dtype=object)
-    del body
-    columns = {name: cells[:, positions[name]] for name in dataset.columns}
+    del body, rows
+    order = [positions[name] for name in dataset.columns]
+    # A copy only when columns are dropped or reordered (it frees the others).
+    wanted = cells if order == list(range(width)) else cells[:, order]
+    del cells
     row_numbers = np.arange(first_data_row, first_data_row + n, dtype=np.int64)
-
-    keep = np.zeros(n, dtype=bool)
-    for values in columns.values():
-        keep |= ~(pd.isna(values) | (values == ""))
-    if not keep.all():
-        columns = {name: values[keep] for name, values in columns.items()}
-        row_numbers = row_numbers[keep]
-    index = pd.Index(row_numbers, name=ROW_NUMBER)
-    return pd.DataFrame({name: pd.Series(values, index=index, dtype=object)
-                         for name, values in columns.items()}, index=index)
+    # Readers give "" (calamine, csv) or None (openpyxl, short csv records) for
+    # an empty cell; a row of nothing but those is not a data row. Only rows
+    # whose first column is empty can be blank, so look at the rest only there.
+    first = wanted[:, 0] if n else np.empty(0, dtype=object)
+    maybe = np.flatnonzero((first == "") | (first == None))  # noqa: E711 (elementwise)
+    if len(maybe):
+        rest = wanted[maybe]
+        blank_rows = maybe[((rest == "") | (rest == None)).all(axis=1)]  # noqa: E711
+        if len(blank_rows):
+            keep = np.ones(n, dtype=bool)
+            keep[blank_rows] = False
+            wanted, row_numbers = wanted[keep], row_numbers[keep]
+    return pd.DataFrame(wanted, columns=list(dataset.columns), dtype=object, copy=False,
+                        index=pd.Index(row_numbers, name=ROW_NUMBER))
 
 
 def _header_text(value: Any) -> Any:
