@@ -11,6 +11,8 @@ How it behaves, and why:
   with the sha256 logged at ingest, and the same bytes are parsed. A file that
   changed (or vanished) since ingest is refused ("file changed since ingest"):
   ingest it again so the log tells the truth about what was loaded.
+- **Typing** of cells (blanks and white space, whole numbers, date and
+  boolean spellings) is ``pipeline.schemas``' job; see its docstring.
 - **Row numbers** are the analyst's: header = row 1, first data row = 2, for
   xlsx (exact even with leading blank rows, read from the cell coordinates)
   and csv (the text line a record starts on). Fully blank rows are skipped and
@@ -23,10 +25,11 @@ How it behaves, and why:
   key is invalid, so ``drop`` drops them all (we cannot tell which is right).
   A ``drop`` that would leave no row at all fails instead: loading it would
   empty the period.
-- **Empty sheet** (a header row but no data rows): refused. Loading it would
-  replace the period's rows in ``stage`` with nothing, which is far more often
-  a broken export than a real month; an empty month is a rare decision a
-  person should take explicitly, not a file that slips through.
+- **Empty sheet** (a header row but no data rows): refused, logged as
+  failed with 0 rows. Loading it would replace the period's rows in
+  ``stage`` with nothing, which is far more often a broken export than a
+  real month; an empty month is a rare decision a person should take
+  explicitly, not a file that slips through.
 - **Atomic file.** The Parquet is written to a hidden temporary name beside
   the target (readers of the folder ignore dot-files), fsynced and renamed
   over ``part-0.parquet``; a failed validation never touches an earlier file.
@@ -69,6 +72,7 @@ from pipeline.utils.readers import read_table
 PASSED, FAILED, RUNNING = "passed", "failed", "running"
 MAX_LOGGED_ERRORS = 1_000
 MAX_SUMMARY_GROUPS = 5
+SUMMARY_VALUE_CHARS = 40  # the one-line message stays one readable line
 PARQUET_NAME = "part-0.parquet"
 METADATA_PREFIX = b"workbench."
 
@@ -150,8 +154,8 @@ def validate_ingestion(
         raw, _reader = read_table(ingestion.file_path, dataset, data=data)
         del data
         if raw.empty:
-            raise FileRefused(f"{ingestion.file_name}: no data rows (only the header row); "
-                              "an empty delivery is not loaded")
+            return finish(FAILED, counts=(0, 0, 0), error=f"{ingestion.file_name}: no data rows (only the "
+                          "header row); an empty delivery is not loaded")
         typed, failures = _check(raw, dataset, ingestion.period)
         del raw
     except FileRefused as exc:
@@ -284,6 +288,8 @@ def _summary_groups(failures: pd.DataFrame) -> str:
     for (column, check), hits in list(groups.items())[:MAX_SUMMARY_GROUPS]:
         row, value = hits[0]
         text = value_text(value)
+        if text is not None and len(text) > SUMMARY_VALUE_CHARS:
+            text = text[:SUMMARY_VALUE_CHARS] + "…"
         shown = "empty" if text is None else repr(text)
         more = f"; {len(hits) - 1} more row{'s' if len(hits) > 2 else ''}" if len(hits) > 1 else ""
         parts.append(f"{column or '(table)'} {check} (row {row} {shown}{more})")

@@ -260,7 +260,7 @@ def test_named_sheet_leading_zeros_and_dates_as_text(workspace) -> None:  # type
 def test_empty_sheet_is_refused(workspace) -> None:  # type: ignore[no-untyped-def]
     path = write_xlsx(workspace.landed / "citizens_2025-06.xlsx", [CITIZEN_HEADER])
     result = validate(workspace, ingest(workspace, path))
-    assert (result.status, result.rows_total, result.parquet_path) == ("failed", None, None)
+    assert (result.status, result.rows_total, result.rows_valid, result.parquet_path) == ("failed", 0, 0, None)
     assert result.error == ("citizens_2025-06.xlsx: no data rows (only the header row); "
                             "an empty delivery is not loaded")
     assert log_row(workspace, result.validation_id)[0] == "failed"
