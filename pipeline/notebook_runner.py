@@ -47,23 +47,26 @@ kernelspec, say) instead of silently running the stages elsewhere.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import os
 import shutil
+import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import sqlalchemy as sa
+from jupyter_client.manager import AsyncKernelManager
 from sqlalchemy.engine import Engine
+from traitlets import Dict
+from traitlets.config import Config as TraitletsConfig
 
 from pipeline import db, errors
 from pipeline.context import Context
 from pipeline.errors import FileRefused, UsageError, WorkbenchError
 from pipeline.orchestrate import StageRunner
+from pipeline.settings import Settings
 from pipeline.utils.parsing import parse_and_validate_filename
 
 if TYPE_CHECKING:
@@ -71,7 +74,6 @@ if TYPE_CHECKING:
 
     from pipeline.config import Config
     from pipeline.ingest import IngestResult
-    from pipeline.settings import Settings
     from pipeline.validate import ValidationResult
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -86,12 +88,6 @@ STAGE_NOTEBOOKS = {
 REJECTED_DIR = "_rejected"
 PREVIOUS_DIR = "previous"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-
-# The kernel inherits the runner's environment; the settings travel through
-# it (papermill offers no per-kernel environment). One run at a time may
-# swap os.environ.
-_ENV_LOCK = threading.Lock()
-
 
 class NotebookFailed(WorkbenchError):
     """A stage notebook failed with an error that is not the package's own."""
@@ -116,16 +112,40 @@ def check_kernel(kernel_name: str = KERNEL_NAME) -> None:
                          f"{sys.executable} -m ipykernel install --sys-prefix")
 
 
-def kernel_config() -> Any:
-    """Kernel manager settings: CurveZMQ keys when pyzmq has them, so the
-    kernel's local TCP traffic is encrypted and ipykernel does not print its
-    "running over TCP without encryption" warning on every stage."""
-    import zmq
-    from traitlets.config import Config as TraitletsConfig
+class StageKernelManager(AsyncKernelManager):
+    """The kernel manager of the stage notebooks: the run's settings go into
+    the kernel's environment (papermill has no per-notebook environment, and
+    changing ``os.environ`` would leak into other threads), and the kernel
+    process's own stdout/stderr — ipykernel's log lines, not the notebook's
+    output, which travels over ZeroMQ into the executed notebook — are
+    discarded so ``run`` prints only its own lines."""
 
+    workbench_env = Dict(config=True, help="variables set in the kernel's environment")
+
+    async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
+        kw["env"] = {**os.environ, **kw.get("env", {}), **self.workbench_env}
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        await super().start_kernel(**kw)
+
+
+def kernel_options(settings: Settings | None = None) -> dict[str, Any]:
+    """papermill keywords that start the kernel with ``settings`` (else the
+    current environment) and CurveZMQ keys when pyzmq has them, so the local
+    kernel traffic is encrypted."""
+    import zmq
+
+    options: dict[str, Any] = {}
+    if settings is not None:
+        options["workbench_env"] = {
+            "WORKBENCH_DATA_DIR": str(settings.data_dir),
+            "WORKBENCH_CONFIG": str(settings.config_path),
+            "WORKBENCH_DB_URL": settings.db_url,
+        }
     if zmq.has("curve"):
-        return TraitletsConfig({"KernelManager": {"transport_encryption": "auto"}})
-    return TraitletsConfig()
+        options["transport_encryption"] = "auto"
+    return {"kernel_manager_class": StageKernelManager,
+            "config": TraitletsConfig({"StageKernelManager": options})}
 
 
 def _error_classes() -> dict[str, type[WorkbenchError]]:
@@ -171,26 +191,6 @@ def retire_previous_run(folder: Path) -> Path | None:
     return target
 
 
-@contextlib.contextmanager
-def _settings_environment(settings: Settings) -> Iterator[None]:
-    wanted = {
-        "WORKBENCH_DATA_DIR": str(settings.data_dir),
-        "WORKBENCH_CONFIG": str(settings.config_path),
-        "WORKBENCH_DB_URL": settings.db_url,
-    }
-    with _ENV_LOCK:
-        saved = {key: os.environ.get(key) for key in wanted}
-        os.environ.update(wanted)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-
-
 def _max_id(engine: Engine, table: sa.Table) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
@@ -228,17 +228,16 @@ class NotebookRunner(StageRunner):
         self._start_stage(stage, folder)
         folder.mkdir(parents=True, exist_ok=True)
         output = folder / STAGE_NOTEBOOKS[stage]
-        with _settings_environment(ctx.settings):
-            try:
-                # A dict keeps "2025-06" and paths as str (papermill's -p
-                # would turn 202506 into an int).
-                pm.execute_notebook(
-                    str(source), str(output), parameters=dict(parameters),
-                    kernel_name=self.kernel_name, progress_bar=False, log_output=False,
-                    config=kernel_config(),
-                )
-            except pm.PapermillExecutionError as exc:
-                raise as_package_error(exc, output) from None
+        try:
+            # A dict keeps "2025-06" and paths as str (papermill's -p would
+            # turn 202506 into an int).
+            pm.execute_notebook(
+                str(source), str(output), parameters=dict(parameters),
+                kernel_name=self.kernel_name, progress_bar=False, log_output=False,
+                **kernel_options(ctx.settings),
+            )
+        except pm.PapermillExecutionError as exc:
+            raise as_package_error(exc, output) from None
         return output
 
     def _period_folder(self, ctx: Context, dataset: str, period: str) -> Path:
@@ -321,6 +320,17 @@ class NotebookRunner(StageRunner):
 # --------------------------------------------------------------------------
 # What the stage notebooks show (display only; the stages are the package's)
 # --------------------------------------------------------------------------
+def project_root_as_cwd() -> Path:
+    """Make the project root the working directory when the kernel was
+    started in this project's ``notebooks/`` folder (Jupyter and nbval start
+    kernels in the notebook's folder), so the settings' relative defaults
+    (``./data``, ``./datasets_config.yml``) mean the same as on the command
+    line. Anywhere else (papermill, the runner) nothing changes."""
+    if Path.cwd().resolve() == NOTEBOOKS_DIR:
+        os.chdir(NOTEBOOKS_DIR.parent)
+    return Path.cwd()
+
+
 LOGS = {"ingestion_log": db.ingestion_log, "validation_log": db.validation_log, "load_log": db.load_log}
 
 

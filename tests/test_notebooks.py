@@ -29,7 +29,8 @@ from pipeline.notebook_runner import (
     STAGE_NOTEBOOKS,
     NotebookRunner,
     check_kernel,
-    kernel_config,
+    kernel_options,
+    project_root_as_cwd,
     retire_previous_run,
 )
 from pipeline.orchestrate import DirectRunner
@@ -119,7 +120,7 @@ def test_python3_kernel_runs_this_environment(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys; print(sys.prefix)")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     out = pm.execute_notebook(nb, str(tmp_path / "out.ipynb"), kernel_name="python3",
-                              progress_bar=False, config=kernel_config())
+                              progress_bar=False, **kernel_options())
     assert out.cells[0].outputs[0].text.strip() == sys.prefix
 
 
@@ -236,7 +237,7 @@ def test_refused_files_fail_their_notebook_and_run_reports_the_logged_reason(
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_failing_stage_fails_papermill_and_the_runner_raises_the_package_error(
-        workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     ctx = Context(workspace.settings)
     with pytest.raises(StepFailed) as direct:
         DirectRunner().transform("citizens", "2025-03", ctx)
@@ -246,16 +247,26 @@ def test_failing_stage_fails_papermill_and_the_runner_raises_the_package_error(
     with pytest.raises(pm.PapermillExecutionError) as failed:
         pm.execute_notebook(str(NOTEBOOKS_DIR / "04_transform.ipynb"), str(out),
                             parameters={"period": "2025-03", "dataset": "citizens"},
-                            kernel_name="python3", progress_bar=False, config=kernel_config())
+                            kernel_name="python3", progress_bar=False, **kernel_options())
     assert failed.value.ename == "StepFailed" and failed.value.evalue == str(direct.value)
     assert errors_in(read(out)) == [("StepFailed", str(direct.value))]
 
-    # the runner turns it back into the package's error, with the same words
+    # the runner turns it back into the package's error, with the same words;
+    # the kernel gets the context's settings, whatever this process's environment says
+    monkeypatch.setenv("WORKBENCH_DB_URL", "postgresql+psycopg2://nobody@127.0.0.1:9/nowhere")
     with pytest.raises(StepFailed) as via_notebook:
         NotebookRunner().transform("citizens", "2025-03", ctx)
     assert str(via_notebook.value) == str(direct.value)
     kept = workspace.data_dir / "runs" / "citizens" / "2025-03" / "04_transform.ipynb"
     assert errors_in(read(kept)) == [("StepFailed", str(direct.value))]
+
+
+def test_kernels_started_in_the_notebooks_folder_work_from_the_project_root(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(NOTEBOOKS_DIR)  # where Jupyter and nbval start a notebook's kernel
+    assert project_root_as_cwd() == NOTEBOOKS_DIR.parent and Path.cwd() == NOTEBOOKS_DIR.parent
+    monkeypatch.chdir(tmp_path)  # anywhere else (papermill, the runner): left alone
+    assert project_root_as_cwd() == tmp_path
 
 
 def test_retiring_a_run_moves_its_notebooks_and_never_overwrites(tmp_path: Path) -> None:
