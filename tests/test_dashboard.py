@@ -15,7 +15,6 @@ import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pytest
-import sqlalchemy as sa
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
@@ -337,6 +336,42 @@ def test_load_log_filters_by_step(loaded) -> None:  # type: ignore[no-untyped-de
     log = frame(at, "load_table")
     assert set(log["step"]) == {"publish"}
     assert len(log) == loaded.scalar("SELECT count(*) FROM meta.load_log WHERE step = 'publish'")
+
+
+def test_unreachable_warehouse_is_one_line(workspace, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("WORKBENCH_DB_URL", "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere")
+    at = open_app()
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith("Cannot read the warehouse postgresql+psycopg2://postgres@127.0.0.1:1/")
+
+
+def test_long_logs_are_paged_in_sql(workspace) -> None:  # type: ignore[no-untyped-def]
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    with db.write_transaction(workspace.engine) as conn:
+        conn.execute(db.ingestion_log.insert(), [
+            {"dataset": "citizens", "period": f"2024-{i % 12 + 1:02d}", "file_name": f"f{i}.xlsx",
+             "status": "accepted", "ingested_at": (start + pd.Timedelta(minutes=i)).to_pydatetime()}
+            for i in range(250)
+        ])
+    at = open_app("Ingestion log")
+    assert at.get("pagination")[0].num_pages == 3
+    assert len(frame(at, "ingestion_table")) == data.DEFAULT_PAGE_SIZE
+    assert frame(at, "ingestion_table")["file_name"].iloc[0] == "f249.xlsx"
+    assert "250 entries, newest first — showing 1–100" in texts(at.caption)
+    at.get("pagination")[0].set_value(3).run()
+    last = frame(at, "ingestion_table")
+    assert last["file_name"].tolist() == [f"f{i}.xlsx" for i in range(49, -1, -1)]
+    assert "250 entries, newest first — showing 201–250" in texts(at.caption)
+
+
+def test_refresh_reads_the_warehouse_again(loaded) -> None:  # type: ignore[no-untyped-def]
+    at = open_app("Ingestion log")
+    before = len(frame(at, "ingestion_table"))
+    ingest_file(loaded.landed / "citizens_2025-01.xlsx", settings=loaded.settings)
+    at.run()
+    assert len(frame(at, "ingestion_table")) == before  # served from the cache
+    at.button(key="refresh").click().run()
+    assert len(frame(at, "ingestion_table")) == before + 1
 
 
 # --------------------------------------------------------------------------

@@ -200,6 +200,8 @@ def reload_panel(url: str, config: Config) -> None:
     if outcome:
         show = {"succeeded": st.success, "busy": st.warning}.get(str(outcome["kind"]), st.error)
         show(str(outcome["text"]))
+        if outcome.get("at") is not None:
+            st.caption(f"Finished {outcome['at']:%H:%M:%S} UTC")
         if outcome["kind"] == "succeeded" and outcome.get("rows_after") is not None:
             before = outcome.get("rows_before")
             after = int(outcome["rows_after"])  # type: ignore[arg-type]
@@ -457,9 +459,10 @@ def main() -> None:
     with st.sidebar:
         st.markdown("### :material/calendar_month: Period Workbench")
         st.caption(f"Warehouse `{shown_url}`  \nData `{settings.data_dir}`")
-        if st.button("Refresh", icon=":material/sync:", key="refresh",
-                     help=f"Read the warehouse again (it is re-read every {CACHE_TTL_S} s anyway)"):
-            st.cache_data.clear()
+        # A callback, not `if st.button(...)`: it runs before the script, so
+        # the run it triggers already reads the warehouse afresh.
+        st.button("Refresh", icon=":material/sync:", key="refresh", on_click=st.cache_data.clear,
+                  help=f"Read the warehouse again (it is re-read every {CACHE_TTL_S} s anyway)")
         threshold = st.slider("Flag row-count changes above", 0, 100, 20, step=5, format="%d %%",
                               key="threshold", help="Share of the previous month's stage rows") / 100
         st.divider()

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from pipeline import db
 from pipeline.config import Config
+from pipeline.status import collect_status
 
 # Coverage states, in the order the legend shows them.
 LOADED, PENDING, FAILED, MISSING = "loaded", "pending", "failed", "missing"
@@ -45,8 +46,6 @@ def period_status(engine: Engine, config: Config | None = None) -> pd.DataFrame:
     """One row per (dataset, period) the warehouse knows, from
     ``pipeline.status.collect_status`` — the same numbers as
     ``python -m pipeline status``, so the dashboard and the CLI never disagree."""
-    from pipeline.status import collect_status
-
     records = collect_status(engine=engine, config=config)
     frame = pd.DataFrame.from_records(records, columns=STATUS_COLUMNS) if records else pd.DataFrame(
         columns=STATUS_COLUMNS
@@ -342,4 +341,5 @@ def describe_outcome(outcome: Any) -> str:
 
 
 def now_utc() -> dt.datetime:
+    """Now, timezone-aware in UTC (the timestamps the logs hold)."""
     return dt.datetime.now(dt.timezone.utc)
