@@ -106,7 +106,9 @@ def check_kernel(kernel_name: str = KERNEL_NAME) -> None:
     # jupyter_client starts 'python'/'python3' as sys.executable itself.
     if program in {"python", "python3", f"python{sys.version_info[0]}"}:
         return
-    if Path(program).resolve() != Path(sys.executable).resolve():
+    # Same bin folder = same environment (resolving the interpreter itself
+    # would equate every venv built from one system Python).
+    if Path(program).parent.resolve() != Path(sys.executable).parent.resolve():
         raise UsageError(f"Jupyter kernel {kernel_name!r} ({spec.resource_dir}) runs {program}, "
                          f"not this interpreter {sys.executable}; remove that kernelspec or run: "
                          f"{sys.executable} -m ipykernel install --sys-prefix")
