@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from pipeline import db
 from pipeline.config import Config, DatasetConfig
 from pipeline.context import Context
-from pipeline.replace_period import LoadResult, replace_period, require_loaded
+from pipeline.replace_period import LoadResult, failures_logged, replace_period, require_loaded
 from pipeline.settings import Settings
 from pipeline.utils import cli
 from pipeline.utils.parsing import parse_cli_period
@@ -40,20 +40,20 @@ def publish(
     config, dataset = ctx.config, ctx.config.dataset(dataset_name)
     period = parse_cli_period(period)
     engine = ctx.engine
-    require_loaded(engine, "transform", dataset.name, period,
-                   f"python -m pipeline.transform --dataset {dataset.name} --period {period}")
-    with engine.connect() as conn:
-        core = sa.Table(dataset.table, sa.MetaData(), schema="core", autoload_with=conn)
-    types = known_types(config)
-    results = []
-    for name, statement in mart_statements(dataset, core).items():
-        rows = query_period(engine, statement, period, types)
-        mart = derived_table("mart", name, rows.schema)
-        results.append(replace_period(
-            engine, mart, period, rows.to_batches(), step="publish", dataset=dataset.name,
-            source=f"core.{dataset.table}",
-        ))
-    return results
+    source = f"core.{dataset.table}"
+    with failures_logged(engine, step="publish", dataset=dataset.name, period=period, source=source):
+        require_loaded(engine, "transform", dataset.name, period,
+                       f"python -m pipeline.transform --dataset {dataset.name} --period {period}")
+        with engine.connect() as conn:
+            core = sa.Table(dataset.table, sa.MetaData(), schema="core", autoload_with=conn)
+        types = known_types(config)
+        results = []
+        for name, statement in mart_statements(dataset, core).items():
+            rows = query_period(engine, statement, period, types)
+            mart = derived_table("mart", name, rows.schema)
+            results.append(replace_period(engine, mart, period, rows.to_batches(), step="publish",
+                                          dataset=dataset.name, source=source))
+        return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ at a time: BEGIN IMMEDIATE queues writers at the start of the transaction.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import queue
@@ -29,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline import db
-from pipeline.errors import StepFailed
+from pipeline.errors import StepFailed, WorkbenchError
 
 SQLITE_BATCH_ROWS = 20_000
 QUEUE_DEPTH = 4  # CSV chunks buffered ahead of COPY; bounds memory
@@ -205,8 +206,24 @@ def replace_period(
         message = describe_error(exc)
         log_failure(engine, step=step, dataset=dataset, period=period, source=source,
                     file_sha256=file_sha256, error=message, started=started)
-        raise StepFailed(f"{step} {dataset} {period} into {name} failed, nothing changed: {message}") from exc
+        failure = StepFailed(f"{step} {dataset} {period} into {name} failed, nothing changed: {message}")
+        failure.logged = True  # type: ignore[attr-defined]
+        raise failure from exc
     return LoadResult(load_id, step, dataset, period, name, deleted, inserted, time.perf_counter() - clock)
+
+
+@contextlib.contextmanager
+def failures_logged(engine: Engine, *, step: str, dataset: str, period: str, source: str) -> Iterator[None]:
+    """Log a failure of the work inside (reading the source, checks) to
+    ``meta.load_log`` unless replace_period already did."""
+    started = db.utcnow()
+    try:
+        yield
+    except WorkbenchError as exc:
+        if not getattr(exc, "logged", False):
+            log_failure(engine, step=step, dataset=dataset, period=period, source=source,
+                        file_sha256=None, error=str(exc), started=started)
+        raise
 
 
 def has_succeeded(engine: Engine, step: str, dataset: str, period: str) -> bool:

@@ -13,7 +13,7 @@ from pipeline.config import Config, load_config
 
 FIELDS = (
     "dataset", "period", "stage_rows", "core_rows", "ingestion_status", "validation_status",
-    "load_status", "file_name", "last_ingested_at", "last_loaded_at", "error",
+    "load_status", "last_step", "file_name", "last_ingested_at", "last_loaded_at", "error",
 )
 
 
@@ -46,6 +46,9 @@ def collect_status(engine: Engine | None = None, config: Config | None = None) -
         ingests = _latest(conn, db.ingestion_log)
         validations = _latest(conn, db.validation_log)
         loads = _latest(conn, db.load_log, db.load_log.c.step == "load_stage")
+        # A failed transform or publish after a good load still leaves the
+        # period broken downstream: the newest step of any kind decides.
+        last_steps = _latest(conn, db.load_log)
         for name, dataset in config.datasets.items():
             stage = period_counts(conn, "stage", dataset.table)
             core = period_counts(conn, "core", dataset.table)
@@ -55,6 +58,9 @@ def collect_status(engine: Engine | None = None, config: Config | None = None) -
             for period in sorted(periods):
                 ing, val, load = (ingests.get((name, period)), validations.get((name, period)),
                                   loads.get((name, period)))
+                last = last_steps.get((name, period))
+                if last is not None and last.status == "failed":
+                    load = last
                 errors = [r.error for r in (load, val, ing) if r is not None and r.error]
                 out.append({
                     "dataset": name,
@@ -64,6 +70,7 @@ def collect_status(engine: Engine | None = None, config: Config | None = None) -
                     "ingestion_status": ing.status if ing else None,
                     "validation_status": val.status if val else None,
                     "load_status": load.status if load else None,
+                    "last_step": last.step if last else None,
                     "file_name": ing.file_name if ing else None,
                     "last_ingested_at": _iso(ing.ingested_at) if ing else None,
                     "last_loaded_at": _iso(load.finished_at) if load else None,

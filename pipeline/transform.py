@@ -12,7 +12,13 @@ from sqlalchemy.engine import Engine
 from pipeline import db
 from pipeline.config import Config
 from pipeline.context import Context
-from pipeline.replace_period import LoadResult, ensure_table_once, replace_period, require_loaded
+from pipeline.replace_period import (
+    LoadResult,
+    ensure_table_once,
+    failures_logged,
+    replace_period,
+    require_loaded,
+)
 from pipeline.settings import Settings
 from pipeline.utils import cli
 from pipeline.utils.parsing import parse_cli_period
@@ -31,23 +37,23 @@ def transform(
     config, dataset = ctx.config, ctx.config.dataset(dataset_name)
     period = parse_cli_period(period)
     engine = ctx.engine
-    require_loaded(engine, "load_stage", dataset.name, period,
-                   f"python -m pipeline reload --dataset {dataset.name} --period {period}")
-    # A transform may join other datasets' stage tables (benefit payments join
-    # citizens); make sure each exists, if empty, so the SQL always runs.
-    for other in config.datasets.values():
-        ensure_table_once(engine, db.stage_table(other))
-    stage = db.stage_table(dataset)
-    if dataset.transform is not None:
-        statement: sa.Executable = read_sql_file(dataset.transform)
-    else:
-        statement = sa.select(stage).where(stage.c[db.PERIOD_COLUMN] == sa.bindparam("period"))
-    result = query_period(engine, statement, period, known_types(config))
-    core = derived_table("core", dataset.table, result.schema, dataset.primary_key)
-    return replace_period(
-        engine, core, period, result.to_batches(), step="transform", dataset=dataset.name,
-        source=f"stage.{dataset.table}",
-    )
+    source = f"stage.{dataset.table}"
+    with failures_logged(engine, step="transform", dataset=dataset.name, period=period, source=source):
+        require_loaded(engine, "load_stage", dataset.name, period,
+                       f"python -m pipeline reload --dataset {dataset.name} --period {period}")
+        # A transform may join other datasets' stage tables (benefit payments
+        # join citizens); make sure each exists, if empty, so the SQL always runs.
+        for other in config.datasets.values():
+            ensure_table_once(engine, db.stage_table(other))
+        stage = db.stage_table(dataset)
+        if dataset.transform is not None:
+            statement: sa.Executable = read_sql_file(dataset.transform)
+        else:
+            statement = sa.select(stage).where(stage.c[db.PERIOD_COLUMN] == sa.bindparam("period"))
+        result = query_period(engine, statement, period, known_types(config))
+        core = derived_table("core", dataset.table, result.schema, dataset.primary_key)
+        return replace_period(engine, core, period, result.to_batches(), step="transform",
+                              dataset=dataset.name, source=source)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

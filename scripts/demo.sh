@@ -12,4 +12,4 @@ bash scripts/setup.sh
 PORT=${PORT:-8501}
 echo
 echo "Dashboard: http://localhost:${PORT}  (Ctrl-C to stop)"
-exec .venv/bin/python -m streamlit run workbench/app.py --server.port "$PORT" --server.headless true
+exec .venv/bin/python -m streamlit run workbench/app.py --server.port "$PORT" --server.headless true --client.toolbarMode viewer

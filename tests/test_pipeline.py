@@ -207,3 +207,24 @@ def test_shipped_sql_gives_the_same_core_and_mart_on_both_backends(
         db.dispose_engines()
     assert results["sqlite"]["core"] == results["postgres"]["core"]
     assert results["sqlite"]["mart"] == results["postgres"]["mart"]
+
+
+def test_a_failed_transform_marks_the_period_failed_in_status(workspace: Workspace) -> None:
+    (workspace.root / "broken.sql").write_text("SELECT no_such_column, _data_period FROM stage.sales "
+                                               "WHERE _data_period = :period")
+    workspace.use_config("""
+datasets:
+  sales:
+    file_pattern: '^sales_(?P<period>\\d{4}-\\d{2})\\.csv$'
+    transform: broken.sql
+    columns:
+      id: {type: integer}
+""")
+    (workspace.landed / "sales_2025-01.csv").write_text("id\n1\n2\n")
+    proc = workspace.main("pipeline", "run")
+    assert proc.returncode == 1 and "FAILED at transform" in proc.stdout
+    assert "no_such_column" in proc.stderr
+    [row] = json.loads(workspace.main("pipeline", "status", "--json").stdout)
+    assert (row["stage_rows"], row["core_rows"]) == (2, None)
+    assert (row["load_status"], row["last_step"]) == ("failed", "transform")
+    assert "no_such_column" in row["error"]
