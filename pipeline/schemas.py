@@ -329,10 +329,24 @@ class _Cells:
         if numeric.any():
             out[numeric] = self.values[numeric].astype(np.float64)
         if text and self.texts is not None:
-            stripped = pd.Series(self.values[self.is_str], dtype=object).str.strip()
-            out[self.is_str] = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            out[self.is_str] = self._parse_numbers()
             numeric = numeric | self.is_str
         return out, numeric & np.isfinite(out)
+
+
+    def _parse_numbers(self) -> np.ndarray:
+        """The text cells as float64, NaN where they are not numbers."""
+        assert self.texts is not None
+        trimmed = pc.utf8_trim_whitespace(self.texts)
+        try:
+            # Arrow's C++ parser, with blanks as nulls; it refuses the whole
+            # array at the first value that is not a number...
+            blank = pyarrow.array(self.blank[self.is_str])
+            parsed = pc.cast(pc.if_else(blank, pyarrow.scalar(None, pyarrow.string()), trimmed), pyarrow.float64())
+            return parsed.to_numpy(zero_copy_only=False)
+        except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError):
+            # ...then pandas, which turns each bad value into NaN instead.
+            return pd.to_numeric(trimmed.to_pandas(), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _to_integer(cells: _Cells, col: ColumnConfig) -> tuple[Any, np.ndarray]:

@@ -246,14 +246,22 @@ def _csv_rows(path: Path, dataset: DatasetConfig, data: bytes) -> list[list[Any]
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise FileRefused(decode_error_message(path, dataset.encoding, data, exc)) from None
+    try:
+        rows: list[list[Any]] = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error:
+        rows = []  # the line-by-line pass below names the row
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if len(rows) == lines:
+        # The usual case: one record per text line (a blank line is [])...
+        return rows
+    # ...but a quoted field may hold line breaks, so a record can span lines.
+    # Pad with empty rows so that list index i stays text line i + 1 (the line
+    # the record starts on, as a text editor shows it).
     reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[list[Any]] = []
+    rows = []
     ended = 0  # the text line the previous record ended on
     try:
         for record in reader:
-            # A quoted field may hold line breaks, so a record can span lines;
-            # pad with empty rows so that list index i stays text line i + 1
-            # (the line the record starts on, as a text editor shows it).
             while len(rows) < ended:
                 rows.append([])
             rows.append(record)
