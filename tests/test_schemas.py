@@ -304,6 +304,10 @@ def test_csv_bom_multiline_fields_and_blank_lines_keep_line_numbers(tmp_path: Pa
     # line 3 holds a field spanning lines 3–4; line 5 is blank; the next record is on line 6
     assert frame.index.tolist() == [2, 3, 6]
     assert frame.loc[3, "benefit_type"] == "two\nlines" and frame.loc[6, "payment_id"] == "3"
+    # Without a multi-line field (the fast path), a blank line still keeps its number.
+    write_csv(path, [BP_HEADER, [1, 2, "disability", "3.5", "2025-06-01", "", "no"], [],
+                     [3, 4, "disability", "5", "2025-06-03", "", "no"]])
+    assert read_table(path, bp)[0].index.tolist() == [2, 4]
 
 
 def test_csv_in_the_wrong_encoding_names_row_and_encoding(tmp_path: Path, shipped) -> None:  # type: ignore[no-untyped-def]
