@@ -163,8 +163,10 @@ def _parse_dataset(name: str, spec: Any, path: Path) -> DatasetConfig:
     if not isinstance(columns_raw, dict) or not columns_raw:
         raise _fail(path, name, "columns", "required, a mapping of column name to settings")
     columns = {str(col): _parse_column(name, str(col), cspec, path) for col, cspec in columns_raw.items()}
-    if "_data_period" in columns:
-        raise _fail(path, name, "columns._data_period", "is reserved for the period column")
+    for reserved, why in (("_data_period", "the period column of every table"),
+                          ("period", "the period=YYYY-MM folder of the Parquet files")):
+        if reserved in columns:
+            raise _fail(path, name, f"columns.{reserved}", f"is reserved for {why}")
     headers: dict[str, str] = {}
     for col in columns.values():
         for text in col.header_names:

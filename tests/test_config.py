@@ -47,6 +47,7 @@ def test_shipped_config_has_both_datasets_with_aliases() -> None:
     (lambda d: d["sales"].update(transform="missing.sql"), "'transform'"),
     (lambda d: d["sales"].update(encoding="klingon"), "'encoding'"),
     (lambda d: d["sales"]["columns"].update(_data_period={"type": "string"}), "_data_period"),
+    (lambda d: d["sales"]["columns"].update(period={"type": "string"}), "'columns.period'"),
 ])
 def test_bad_config_names_dataset_and_key(tmp_path: Path, mutate, fragment: str) -> None:  # type: ignore[no-untyped-def]
     data = yaml.safe_load(yaml.safe_dump(GOOD))

@@ -191,3 +191,19 @@ def test_real_command_line_prints_id_last_and_one_error_line(workspace: Workspac
     proc = workspace.cli("--file-path", str(bad), module="pipeline.ingest")
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_ingest_reads_only_the_header_row(workspace: Workspace) -> None:
+    """A workbook whose rows after the header are garbage still passes ingest:
+    proof that ingest stops at row 1 (a 100 MB file is not read whole)."""
+    src = workbook(workspace.root / "src.xlsx", HEADERS, rows=[ROW] * 50)
+    target = workspace.landed / "citizens_2025-09.xlsx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(target, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                head, _, _ = data.partition(b"</row>")
+                data = head + b"</row><row r=\"2\"><c r=\"A2\" t=\"s\"><v>9" + b"\x00garbage" * 1000
+            zout.writestr(item, data)
+    proc = ingest(workspace, target)
+    assert proc.returncode == 0, proc.stderr

@@ -85,44 +85,123 @@ def _csv_header(path: Path, dataset: DatasetConfig) -> list[Any]:
     return rows[0]
 
 
-def open_sheet(workbook: Any, dataset: DatasetConfig, path: Path) -> Any:
-    """The dataset's sheet (name or 0-based index; default the first)."""
-    names = workbook.sheetnames
-    sheet = dataset.sheet
-    if sheet is None:
-        sheet = 0
+def pick_sheet(names: list[str], dataset: DatasetConfig, path: Path) -> str:
+    """The dataset's sheet among ``names`` (a name or 0-based index; default the first)."""
+    sheet = 0 if dataset.sheet is None else dataset.sheet
     if isinstance(sheet, int):
         if not 0 <= sheet < len(names):
             raise FileRefused(f"{path.name}: no sheet number {sheet} (the workbook has {len(names)})")
-        return workbook[names[sheet]]
+        return names[sheet]
     if sheet not in names:
         raise FileRefused(f"{path.name}: no sheet named {sheet!r} (sheets: {', '.join(names)})")
-    return workbook[sheet]
+    return sheet
+
+
+def open_sheet(workbook: Any, dataset: DatasetConfig, path: Path) -> Any:
+    """The dataset's sheet of an openpyxl workbook."""
+    return workbook[pick_sheet(workbook.sheetnames, dataset, path)]
+
+
+def _local(tag: str) -> str:
+    """An XML tag without its namespace (transitional and strict OOXML differ)."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _column_index(ref: str) -> int:
+    index = 0
+    for ch in ref:
+        if not ch.isalpha():
+            break
+        index = index * 26 + (ord(ch.upper()) - 64)
+    return index - 1
+
+
+def _sheet_member(z: zipfile.ZipFile, dataset: DatasetConfig, path: Path) -> str:
+    """The zip member holding the dataset's sheet, from workbook.xml and its rels."""
+    import xml.etree.ElementTree as ET
+
+    workbook = ET.fromstring(z.read("xl/workbook.xml"))
+    sheets = [(el.get("name") or "", next((v for k, v in el.attrib.items() if _local(k) == "id"), ""))
+              for el in workbook.iter() if _local(el.tag) == "sheet"]
+    name = pick_sheet([n for n, _ in sheets], dataset, path)
+    rel_id = dict(sheets)[name]
+    rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    target = next(el.get("Target") or "" for el in rels.iter()
+                  if _local(el.tag) == "Relationship" and el.get("Id") == rel_id)
+    return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+
+
+def _shared_strings(z: zipfile.ZipFile, wanted: set[int]) -> dict[int, str]:
+    """Only the shared strings the header uses, streaming (the table can be huge)."""
+    import xml.etree.ElementTree as ET
+
+    found: dict[int, str] = {}
+    if not wanted or "xl/sharedStrings.xml" not in z.namelist():
+        return found
+    last = max(wanted)
+    with z.open("xl/sharedStrings.xml") as fh:
+        index = 0
+        for _, el in ET.iterparse(fh, events=("end",)):
+            if _local(el.tag) != "si":
+                continue
+            if index in wanted:
+                # rich text splits a string into runs; phonetic hints (rPh) are not text
+                found[index] = "".join(t.text or "" for t in el.iter()
+                                       if _local(t.tag) == "t" and t is not None)
+            el.clear()
+            index += 1
+            if index > last:
+                break
+    return found
 
 
 def _xlsx_header(path: Path, dataset: DatasetConfig) -> list[Any]:
-    import openpyxl  # imported here: the CSV path and the CLI start stay fast
+    """Row 1 of the dataset's sheet, parsed from the sheet XML as a stream:
+    the parse stops at the end of the first row, so the size of the sheet does
+    not matter (openpyxl's read-only mode scans the whole sheet when the file
+    lacks a <dimension>, as many generated files do)."""
+    import xml.etree.ElementTree as ET
 
     try:
-        # read_only streams the sheet XML, so only the first row is parsed.
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for broken packages
-        raise FileRefused(f"{path.name}: cannot open the workbook ({type(exc).__name__}: {exc})") from None
-    try:
-        ws = open_sheet(workbook, dataset, path)
-        for row in ws.iter_rows(min_row=1, max_row=1, values_only=True):
-            header = list(row)
-            while header and header[-1] is None:
-                header.pop()
-            if header:
-                return header
-        raise FileRefused(f"{path.name}: the sheet {ws.title!r} is empty (no header row)")
+        with zipfile.ZipFile(path) as z:
+            member = _sheet_member(z, dataset, path)
+            cells: dict[int, tuple[str, str]] = {}
+            with z.open(member) as fh:
+                for _, el in ET.iterparse(fh, events=("end",)):
+                    if _local(el.tag) != "row":
+                        continue
+                    if el.get("r") not in (None, "1"):
+                        break  # row 1 is empty: no header row
+                    for position, cell in enumerate(c for c in el if _local(c.tag) == "c"):
+                        ref = cell.get("r")
+                        column = _column_index(ref) if ref else position
+                        kind = cell.get("t") or "n"
+                        if kind == "inlineStr":
+                            text = "".join(t.text or "" for t in cell.iter() if _local(t.tag) == "t")
+                        else:
+                            text = next((v.text or "" for v in cell if _local(v.tag) == "v"), "")
+                        cells[column] = (kind, text)
+                    break
+            strings = _shared_strings(z, {int(t) for k, t in cells.values() if k == "s" and t.isdigit()})
     except FileRefused:
         raise
-    except Exception as exc:
-        raise FileRefused(f"{path.name}: cannot read the workbook ({type(exc).__name__}: {exc})") from None
-    finally:
-        workbook.close()
+    except (KeyError, StopIteration, zipfile.BadZipFile, ET.ParseError, OSError) as exc:
+        raise FileRefused(f"{path.name}: cannot open the workbook ({type(exc).__name__}: {exc})") from None
+    header: list[Any] = [None] * (max(cells) + 1 if cells else 0)
+    for column, (kind, text) in cells.items():
+        header[column] = strings.get(int(text)) if kind == "s" and text.isdigit() else _header_value(kind, text)
+    while header and header[-1] in (None, ""):
+        header.pop()
+    if not header:
+        raise FileRefused(f"{path.name}: the sheet is empty (no header row)")
+    return header
+
+
+def _header_value(kind: str, text: str) -> Any:
+    if kind == "n" and text:
+        number = float(text)
+        return int(number) if number.is_integer() else number
+    return text
 
 
 # --------------------------------------------------------------------------
@@ -204,14 +283,7 @@ def _xlsx_rows(path: Path, dataset: DatasetConfig, data: bytes) -> tuple[list[li
     except Exception:  # calamine refuses some odd-but-valid packages openpyxl reads
         return _openpyxl_rows(path, dataset, data), "openpyxl"
     try:
-        names = workbook.sheet_names
-        sheet = 0 if dataset.sheet is None else dataset.sheet
-        if isinstance(sheet, int):
-            if not 0 <= sheet < len(names):
-                raise FileRefused(f"{path.name}: no sheet number {sheet} (the workbook has {len(names)})")
-            sheet = names[sheet]
-        elif sheet not in names:
-            raise FileRefused(f"{path.name}: no sheet named {sheet!r} (sheets: {', '.join(names)})")
+        sheet = pick_sheet(workbook.sheet_names, dataset, path)
         try:
             rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except Exception:
