@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Callable, Sequence
 
 from pipeline.errors import UsageError, WorkbenchError
@@ -26,6 +27,10 @@ def run(p: argparse.ArgumentParser, argv: Sequence[str] | None,
     """Parse ``argv`` and call ``action``; expected failures become one stderr line."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    if not debug:
+        # Library warnings (openpyxl on odd styles, pandas deprecations) would
+        # break the one-line-on-stderr contract; --debug shows them.
+        warnings.simplefilter("ignore")
     try:
         args = p.parse_args(argv)
         return action(args)
