@@ -366,8 +366,9 @@ def tables_written(config: Config, dataset: str, step: str) -> list[str]:
         return [f"stage.{ds.table}"]
     if step == "transform":
         return [f"core.{ds.table}"]
-    # pipeline.publish's naming: the config's marts, else <table>_summary
-    return [f"mart.{name}" for name in (ds.publish or {f"{ds.table}_summary": None})]
+    from pipeline.publish import mart_names
+
+    return [f"mart.{name}" for name in mart_names(ds)]
 
 
 def row_counts(engine: Engine, tables: list[str]) -> dict[tuple[str, str], int]:

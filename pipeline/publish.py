@@ -19,13 +19,18 @@ from pipeline.utils.parsing import parse_cli_period
 from pipeline.utils.sql import derived_table, known_types, query_period, read_sql_file
 
 
+def mart_names(dataset: DatasetConfig) -> list[str]:
+    """The mart tables publish rebuilds: the config's, else ``<table>_summary``."""
+    return list(dataset.publish) if dataset.publish else [f"{dataset.table}_summary"]
+
+
 def mart_statements(dataset: DatasetConfig, core: sa.Table) -> dict[str, sa.Executable]:
     if dataset.publish:
         return {name: read_sql_file(path) for name, path in dataset.publish.items()}
     summary = sa.select(
         sa.func.count().label("row_count"),
     ).where(core.c[db.PERIOD_COLUMN] == sa.bindparam("period"))
-    return {f"{dataset.table}_summary": summary}
+    return dict(zip(mart_names(dataset), [summary]))
 
 
 def publish(
