@@ -12,11 +12,11 @@ from sqlalchemy.engine import Engine
 from pipeline import db
 from pipeline.config import Config, DatasetConfig
 from pipeline.context import Context
-from pipeline.replace_period import LoadResult, failures_logged, replace_period, require_loaded
+from pipeline.replace_period import LoadResult, failures_logged, rebuild_period, require_loaded
 from pipeline.settings import Settings
 from pipeline.utils import cli
 from pipeline.utils.parsing import parse_cli_period
-from pipeline.utils.sql import derived_table, known_types, query_period, read_sql_file
+from pipeline.utils.sql import known_types, read_sql_file
 
 
 def mart_names(dataset: DatasetConfig) -> list[str]:
@@ -52,13 +52,11 @@ def publish(
         with engine.connect() as conn:
             core = sa.Table(dataset.table, sa.MetaData(), schema="core", autoload_with=conn)
         types = known_types(config)
-        results = []
-        for name, statement in mart_statements(dataset, core).items():
-            rows = query_period(engine, statement, period, types)
-            mart = derived_table("mart", name, rows.schema)
-            results.append(replace_period(engine, mart, period, rows.to_batches(), step="publish",
-                                          dataset=dataset.name, source=source))
-        return results
+        return [
+            rebuild_period(engine, source=core, target=("mart", name), statement=statement, period=period,
+                           types=types, step="publish", dataset=dataset.name)
+            for name, statement in mart_statements(dataset, core).items()
+        ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

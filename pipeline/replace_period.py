@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -54,9 +54,10 @@ def lock_key(table: sa.Table, period: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _lock(conn: Connection, key: int) -> None:
+def _lock(conn: Connection, key: int, *, shared: bool = False) -> None:
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(sa.text(f"SELECT {function}(:key)"), {"key": key})
     # SQLite: the transaction began with BEGIN IMMEDIATE (db.write_transaction).
 
 
@@ -171,6 +172,39 @@ def insert_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.Recor
     return inserted
 
 
+def _swap(conn: Connection, table: sa.Table, period: str,
+          batches: Iterable[pa.RecordBatch]) -> tuple[int, int]:
+    """DELETE the period, append the batches; inside the caller's transaction."""
+    deleted = conn.execute(sa.delete(table).where(table.c[db.PERIOD_COLUMN] == period)).rowcount
+    if conn.dialect.name == "postgresql":
+        inserted = copy_batches(conn, table, batches, period)
+    else:
+        inserted = insert_batches(conn, table, batches, period)
+    return deleted, inserted
+
+
+def _log_success(conn: Connection, *, step: str, dataset: str, period: str, source: str,
+                 file_sha256: str | None, deleted: int, inserted: int, started: object) -> int:
+    return conn.execute(
+        sa.insert(db.load_log).values(
+            step=step, dataset=dataset, period=period, status="succeeded", source=source,
+            file_sha256=file_sha256, rows_deleted=deleted, rows_inserted=inserted,
+            started_at=started, finished_at=db.utcnow(),
+        ).returning(db.load_log.c.id)
+    ).scalar_one()
+
+
+def _failed(engine: Engine, exc: BaseException, *, step: str, dataset: str, period: str, source: str,
+            target: str, file_sha256: str | None, started: object) -> StepFailed:
+    """Log the failure in its own transaction; the error to raise."""
+    message = describe_error(exc)
+    log_failure(engine, step=step, dataset=dataset, period=period, source=source,
+                file_sha256=file_sha256, error=message, started=started)
+    failure = StepFailed(f"{step} {dataset} {period} into {target} failed, nothing changed: {message}")
+    failure.logged = True  # type: ignore[attr-defined]
+    return failure
+
+
 def replace_period(
     engine: Engine,
     table: sa.Table,
@@ -190,26 +224,60 @@ def replace_period(
         ensure_table_once(engine, table)
         with db.write_transaction(engine) as conn:
             _lock(conn, lock_key(table, period))
-            deleted = conn.execute(sa.delete(table).where(table.c[db.PERIOD_COLUMN] == period)).rowcount
-            if conn.dialect.name == "postgresql":
-                inserted = copy_batches(conn, table, batches, period)
-            else:
-                inserted = insert_batches(conn, table, batches, period)
-            load_id = conn.execute(
-                sa.insert(db.load_log).values(
-                    step=step, dataset=dataset, period=period, status="succeeded", source=source,
-                    file_sha256=file_sha256, rows_deleted=deleted, rows_inserted=inserted,
-                    started_at=started, finished_at=db.utcnow(),
-                ).returning(db.load_log.c.id)
-            ).scalar_one()
+            deleted, inserted = _swap(conn, table, period, batches)
+            load_id = _log_success(conn, step=step, dataset=dataset, period=period, source=source,
+                                   file_sha256=file_sha256, deleted=deleted, inserted=inserted,
+                                   started=started)
     except Exception as exc:
-        message = describe_error(exc)
-        log_failure(engine, step=step, dataset=dataset, period=period, source=source,
-                    file_sha256=file_sha256, error=message, started=started)
-        failure = StepFailed(f"{step} {dataset} {period} into {name} failed, nothing changed: {message}")
-        failure.logged = True  # type: ignore[attr-defined]
-        raise failure from exc
+        raise _failed(engine, exc, step=step, dataset=dataset, period=period, source=source,
+                      target=name, file_sha256=file_sha256, started=started) from exc
     return LoadResult(load_id, step, dataset, period, name, deleted, inserted, time.perf_counter() - clock)
+
+
+def rebuild_period(
+    engine: Engine,
+    *,
+    source: sa.Table,
+    target: tuple[str, str],
+    statement: sa.Executable,
+    period: str,
+    types: Mapping[str, pa.DataType],
+    step: str,
+    dataset: str,
+    key: tuple[str, ...] = (),
+) -> LoadResult:
+    """Replace ``period`` of a derived table (``core``/``mart``) with the result
+    of ``statement`` over ``source``, reading and writing in ONE transaction.
+
+    The read holds a shared lock on (source, period): a load of that source
+    period waits until the read is done, and the read waits for a load in
+    progress. So two concurrent reloads can never leave core built from the
+    older stage rows. Locks are always taken source first, then target.
+    """
+    from pipeline.utils.sql import derived_table, query_period
+
+    started = db.utcnow()
+    clock = time.perf_counter()
+    schema, name = target
+    label = f"{schema}.{name}"
+    where = f"{source.schema}.{source.name}"
+    try:
+        with db.write_transaction(engine) as conn:
+            _lock(conn, lock_key(source, period), shared=True)
+            result = query_period(conn, statement, period, types)
+            table = derived_table(schema, name, result.schema, key)
+            if not db.table_exists(conn, schema, name):
+                # first build of this table: serialise creators of it
+                _lock(conn, lock_key(table, "*table*"))
+            db.ensure_table(conn, table)
+            _lock(conn, lock_key(table, period))
+            deleted, inserted = _swap(conn, table, period, result.to_batches())
+            load_id = _log_success(conn, step=step, dataset=dataset, period=period, source=where,
+                                   file_sha256=None, deleted=deleted, inserted=inserted, started=started)
+    except Exception as exc:
+        raise _failed(engine, exc, step=step, dataset=dataset, period=period, source=where,
+                      target=label, file_sha256=None, started=started) from exc
+    return LoadResult(load_id, step, dataset, period, label, deleted, inserted, time.perf_counter() - clock)
 
 
 @contextlib.contextmanager

@@ -16,13 +16,13 @@ from pipeline.replace_period import (
     LoadResult,
     ensure_table_once,
     failures_logged,
-    replace_period,
+    rebuild_period,
     require_loaded,
 )
 from pipeline.settings import Settings
 from pipeline.utils import cli
 from pipeline.utils.parsing import parse_cli_period
-from pipeline.utils.sql import derived_table, known_types, query_period, read_sql_file
+from pipeline.utils.sql import known_types, read_sql_file
 
 
 def transform(
@@ -50,10 +50,9 @@ def transform(
             statement: sa.Executable = read_sql_file(dataset.transform)
         else:
             statement = sa.select(stage).where(stage.c[db.PERIOD_COLUMN] == sa.bindparam("period"))
-        result = query_period(engine, statement, period, known_types(config))
-        core = derived_table("core", dataset.table, result.schema, dataset.primary_key)
-        return replace_period(engine, core, period, result.to_batches(), step="transform",
-                              dataset=dataset.name, source=source)
+        return rebuild_period(engine, source=stage, target=("core", dataset.table), statement=statement,
+                              period=period, types=known_types(config), step="transform",
+                              dataset=dataset.name, key=dataset.primary_key)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from pipeline.demo import write_citizens_xlsx
@@ -228,3 +229,34 @@ datasets:
     assert (row["stage_rows"], row["core_rows"]) == (2, None)
     assert (row["load_status"], row["last_step"]) == ("failed", "transform")
     assert "no_such_column" in row["error"]
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_transform_waits_for_a_load_of_its_stage_period_in_progress(workspace: Workspace, demo_dir: Path) -> None:
+    """Read and write in one transaction under a shared lock on the stage
+    period: core can never be rebuilt from stage rows about to be replaced."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from pipeline import db
+    from pipeline.replace_period import lock_key
+
+    workspace.add_demo(demo_dir, "citizens_2025-01.xlsx")
+    assert workspace.main("pipeline", "run").returncode == 0
+    key = lock_key(db.stage_table(workspace.config().dataset("citizens")), "2025-01")
+    holder = workspace.engine.connect()
+    holder.begin()
+    holder.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})  # a load of January running
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.transform", "--dataset", "citizens",
+                                 "--period", "2025-01"], cwd=workspace.root, env=os.environ.copy(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        assert proc.poll() is None  # waits for the load
+    finally:
+        holder.rollback()
+        holder.close()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err

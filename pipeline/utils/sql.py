@@ -8,11 +8,10 @@ from typing import Any, Mapping
 
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from pipeline import db
 from pipeline.config import Config
-from pipeline.errors import StepFailed
 
 
 def period_params(period: str) -> dict[str, Any]:
@@ -54,22 +53,16 @@ def _column(values: list[Any], known: pa.DataType | None) -> pa.Array:
     return array
 
 
-def query_period(engine: Engine, statement: sa.Executable, period: str,
+def query_period(conn: Connection, statement: sa.Executable, period: str,
                  types: Mapping[str, pa.DataType]) -> pa.Table:
-    """Run ``statement`` for ``period``; the result as an Arrow table whose
-    ``_data_period`` column is the period itself."""
-    wanted = set(statement.compile(dialect=engine.dialect).params)
+    """Run ``statement`` for ``period`` on ``conn``; the result as an Arrow
+    table without ``_data_period`` (the writer adds the period itself)."""
+    wanted = set(statement.compile(dialect=conn.dialect).params)
     params = {k: v for k, v in period_params(period).items() if k in wanted}
-    try:
-        with engine.connect() as conn:
-            result = conn.execute(statement, params)
-            names = [n for n in result.keys() if n != db.PERIOD_COLUMN]
-            rows = result.fetchall()
-    except sa.exc.DBAPIError as exc:
-        from pipeline.replace_period import describe_error
-
-        raise StepFailed(f"the query for period {period} failed: {describe_error(exc)}") from None
+    result = conn.execute(statement, params)
+    names = [n for n in result.keys() if n != db.PERIOD_COLUMN]
     positions = {name: i for i, name in enumerate(result.keys())}
+    rows = result.fetchall()
     arrays = [_column([row[positions[n]] for row in rows], types.get(n)) for n in names]
     return pa.table(arrays, names=names) if names else pa.table({})
 
