@@ -16,13 +16,12 @@ from pipeline.config import Config, DatasetConfig
 from pipeline.context import Context
 from pipeline.errors import FileRefused, UsageError
 from pipeline.replace_period import LoadResult, log_failure, replace_period
-from pipeline.schemas import arrow_schema
+from pipeline.schemas import SHA_KEY, arrow_schema
 from pipeline.settings import Settings
 from pipeline.utils import cli
 from pipeline.utils.parsing import parse_cli_period
 
 BATCH_ROWS = 100_000
-SHA_KEY = b"workbench.file_sha256"
 
 
 def _compatible(source: pa.DataType, target: pa.DataType) -> bool:

@@ -242,6 +242,22 @@ class NotebookRunner(StageRunner):
             raise as_package_error(exc, output) from None
         return output
 
+    def _execute_logged(self, stage: str, parameters: dict, folder: Path, ctx: Context,
+                        log: sa.Table, match: Any) -> tuple[Any, WorkbenchError | None]:
+        """Run a stage notebook that logs a row in ``log``; the newest matching
+        row it wrote (or None) and the notebook's failure (or None)."""
+        before = _max_id(ctx.engine, log)
+        failure: WorkbenchError | None = None
+        try:
+            self.execute(stage, parameters, folder, ctx)
+        except WorkbenchError as exc:
+            failure = exc
+        with ctx.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(log).where(log.c.id > before, match).order_by(log.c.id.desc()).limit(1)
+            ).first()
+        return row, failure
+
     def _period_folder(self, ctx: Context, dataset: str, period: str) -> Path:
         return ctx.settings.runs_dir / dataset / period
 
@@ -256,17 +272,8 @@ class NotebookRunner(StageRunner):
         except FileRefused:
             folder = ctx.settings.runs_dir / REJECTED_DIR / path.name
         log = db.ingestion_log
-        before = _max_id(ctx.engine, log)
-        failure: WorkbenchError | None = None
-        try:
-            self.execute("ingest", {"file_path": str(path)}, folder, ctx)
-        except WorkbenchError as exc:
-            failure = exc
-        with ctx.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(log).where(log.c.id > before, log.c.file_path == str(path.resolve()))
-                .order_by(log.c.id.desc()).limit(1)
-            ).first()
+        row, failure = self._execute_logged("ingest", {"file_path": str(path)}, folder, ctx,
+                                            log, log.c.file_path == str(path.resolve()))
         # A rejected file is logged and its notebook fails on purpose: hand
         # back the logged result, as ingest_file does. Any other failure (a
         # usage error logs nothing; an accepted file whose notebook broke
@@ -288,17 +295,8 @@ class NotebookRunner(StageRunner):
             folder = self._period_folder(ctx, ingested.dataset, ingested.period)
         else:  # validate itself reports the unknown id
             folder = ctx.settings.runs_dir / REJECTED_DIR / f"ingestion-{ingestion_id}"
-        before = _max_id(ctx.engine, vl)
-        failure: WorkbenchError | None = None
-        try:
-            self.execute("validate", {"ingestion_id": int(ingestion_id)}, folder, ctx)
-        except WorkbenchError as exc:
-            failure = exc
-        with ctx.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(vl).where(vl.c.id > before, vl.c.ingestion_id == ingestion_id)
-                .order_by(vl.c.id.desc()).limit(1)
-            ).first()
+        row, failure = self._execute_logged("validate", {"ingestion_id": int(ingestion_id)}, folder, ctx,
+                                            vl, vl.c.ingestion_id == ingestion_id)
         if row is None or (failure is not None and row.status != "failed"):
             raise failure or NotebookFailed(f"02_validate logged nothing for ingestion {ingestion_id} (see {folder})")
         values = {**row._mapping, "validation_id": row.id,

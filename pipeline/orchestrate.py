@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,11 +25,9 @@ from pipeline.context import Context
 from pipeline.errors import FileRefused, UsageError, WorkbenchError
 from pipeline.settings import Settings
 from pipeline.status import period_counts
-from pipeline.utils.parsing import parse_and_validate_filename
+from pipeline.utils.cli import format_table
+from pipeline.utils.parsing import ParsedFileName, parse_and_validate_filename
 from pipeline.utils.readers import file_sha256
-
-STAGES = ("ingest", "validate", "load_stage", "transform", "publish")
-
 
 @dataclass
 class PeriodOutcome:
@@ -44,7 +42,6 @@ class PeriodOutcome:
     ingestion_id: int | None = None
     seconds: float = 0.0
     note: str = ""
-    steps: list[str] = field(default_factory=list)
 
 
 def stage_rows(ctx: Context, dataset: str, period: str) -> int:
@@ -73,7 +70,6 @@ def process_file(path: Path, ctx: Context, *, reuse_ingestion: int | None = None
             outcome.ingestion_id = reuse_ingestion
             parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
             outcome.dataset, outcome.period = parsed.dataset, parsed.period
-        outcome.steps.append(step)
         dataset, period = outcome.dataset, outcome.period
         assert dataset and period
 
@@ -81,18 +77,14 @@ def process_file(path: Path, ctx: Context, *, reuse_ingestion: int | None = None
         validated = runner.validate(outcome.ingestion_id, ctx)
         if validated.status != "passed" or validated.parquet_path is None:
             raise FileRefused(validated.error or "validation failed")
-        outcome.steps.append(step)
 
         outcome.rows_before = stage_rows(ctx, dataset, period)
         step = "load_stage"
         runner.load_stage(Path(validated.parquet_path), period, dataset, ctx)
-        outcome.steps.append(step)
         step = "transform"
         runner.transform(dataset, period, ctx)
-        outcome.steps.append(step)
         step = "publish"
         runner.publish(dataset, period, ctx)
-        outcome.steps.append(step)
         outcome.rows_after = stage_rows(ctx, dataset, period)
         outcome.status = "succeeded"
         step = "refresh dependents"
@@ -183,26 +175,35 @@ def make_runner(via_notebooks: bool) -> StageRunner:
 # --------------------------------------------------------------------------
 # Which files: run's content-based "not yet processed"
 # --------------------------------------------------------------------------
-def landed_files(ctx: Context) -> list[Path]:
+@dataclass(frozen=True)
+class Delivery:
+    path: Path
+    parsed: ParsedFileName | None  # None: the name matches no dataset
+
+
+def landed_deliveries(ctx: Context) -> list[Delivery]:
+    """The files in ``landed/`` with their dataset and period, in processing
+    order: period first, then the config's dataset order (citizens before the
+    payments that join them), unparseable names last."""
     landed = ctx.settings.landed_dir
     if not landed.is_dir():
         return []
-    return sorted(p for p in landed.iterdir() if p.is_file() and not p.name.startswith((".", "~$")))
-
-
-def _order(ctx: Context, path: Path) -> tuple:
-    """Period first, then the config's dataset order (citizens before the
-    payments that join them), unparseable names last."""
+    deliveries = []
+    for path in landed.iterdir():
+        if path.is_file() and not path.name.startswith((".", "~$")):
+            try:
+                parsed: ParsedFileName | None = parse_and_validate_filename(path.name, ctx.config.datasets)
+            except FileRefused:
+                parsed = None
+            deliveries.append(Delivery(path, parsed))
     names = list(ctx.config.datasets)
-    try:
-        parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
-        return (0, parsed.period, names.index(parsed.dataset), path.name)
-    except FileRefused:
-        return (1, "", 0, path.name)
+    return sorted(deliveries, key=lambda d: (1, "", 0, d.path.name) if d.parsed is None
+                  else (0, d.parsed.period, names.index(d.parsed.dataset), d.path.name))
 
 
-def already_done(ctx: Context, path: Path, sha: str) -> str | None:
-    """Why ``path`` needs no work (its content was loaded or refused before), or None."""
+def already_done(ctx: Context, delivery: Delivery, sha: str) -> str | None:
+    """Why the file needs no work (its content was loaded or refused before), or None."""
+    path, parsed = delivery.path, delivery.parsed
     il, vl, ll = db.ingestion_log, db.validation_log, db.load_log
     with ctx.engine.connect() as conn:
         refused = conn.execute(
@@ -219,9 +220,7 @@ def already_done(ctx: Context, path: Path, sha: str) -> str | None:
             ).first()
             if failed is not None and failed.status == "failed":
                 return f"unchanged since it failed validation: {failed.error}"
-        try:
-            parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
-        except FileRefused:
+        if parsed is None:
             return None
         last_load = conn.execute(
             sa.select(ll.c.file_sha256, ll.c.id)
@@ -254,29 +253,23 @@ def run(
     if dataset is not None:
         ctx.config.dataset(dataset)
     runner = make_runner(via_notebooks)
-    selected = []
-    for path in sorted(landed_files(ctx), key=lambda p: _order(ctx, p)):
-        if dataset or period:
-            try:
-                parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
-            except FileRefused:
-                continue  # a name that matches no dataset belongs to no filter
-            if (dataset and parsed.dataset != dataset) or (period and parsed.period != period):
-                continue
-        selected.append(path)
+    selected = [
+        d for d in landed_deliveries(ctx)
+        # with a filter, a name that matches no dataset belongs to no selection
+        if not (dataset or period) or (
+            d.parsed is not None and (not dataset or d.parsed.dataset == dataset)
+            and (not period or d.parsed.period == period))
+    ]
     outcomes = []
-    for index, path in enumerate(selected, 1):
-        reason = None if force else already_done(ctx, path, file_sha256(path))
+    for index, delivery in enumerate(selected, 1):
+        reason = None if force else already_done(ctx, delivery, file_sha256(delivery.path))
         if reason:
-            outcome = PeriodOutcome(path.name, None, None, "skipped", note=reason)
-            try:
-                parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
-                outcome.dataset, outcome.period = parsed.dataset, parsed.period
-                outcome.rows_after = stage_rows(ctx, parsed.dataset, parsed.period)
-            except FileRefused:
-                pass
+            outcome = PeriodOutcome(delivery.path.name, None, None, "skipped", note=reason)
+            if delivery.parsed is not None:
+                outcome.dataset, outcome.period = delivery.parsed.dataset, delivery.parsed.period
+                outcome.rows_after = stage_rows(ctx, outcome.dataset, outcome.period)
         else:
-            outcome = process_file(path, ctx, runner=runner)
+            outcome = process_file(delivery.path, ctx, runner=runner)
         outcomes.append(outcome)
         if progress:
             progress(index, len(selected), outcome)
@@ -302,14 +295,8 @@ def reload_period(
     ctx = Context(settings, config, engine)
     ctx.config.dataset(dataset)
     period = parse_cli_period(period)
-    candidates = []
-    for path in landed_files(ctx):
-        try:
-            parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
-        except FileRefused:
-            continue
-        if parsed.dataset == dataset and parsed.period == period:
-            candidates.append(path)
+    candidates = [d.path for d in landed_deliveries(ctx)
+                  if d.parsed is not None and (d.parsed.dataset, d.parsed.period) == (dataset, period)]
     if not candidates:
         raise UsageError(f"no file for dataset {dataset!r} and period {period} in {ctx.settings.landed_dir}")
     # Two deliveries of one month (say .csv and .xlsx): the newest one wins.
@@ -346,10 +333,7 @@ def summary_table(outcomes: Sequence[PeriodOutcome]) -> str:
     cells = [[o.file_name, o.dataset or "-", o.period or "-",
               o.status if o.status != "failed" else f"failed at {o.failed_step}",
               "" if o.rows_after is None else str(o.rows_after)] for o in outcomes]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(heads)]
-    fmt = lambda r: "  ".join(v.rjust(w) if i == 4 else v.ljust(w)  # noqa: E731
-                              for i, (v, w) in enumerate(zip(r, widths))).rstrip()
-    lines = [fmt(heads), fmt(["-" * w for w in widths]), *(fmt(r) for r in cells)]
+    lines = format_table(heads, cells, right={4})
     counts = {s: sum(o.status == s for o in outcomes) for s in ("succeeded", "skipped", "failed")}
     lines.append(f"{counts['succeeded']} loaded, {counts['skipped']} skipped, {counts['failed']} failed")
     return "\n".join(lines)

@@ -108,6 +108,12 @@ def pandas_dtype(column: ColumnConfig) -> Any:
     return PANDAS_DTYPES[column.type]
 
 
+# The Parquet files' key/value metadata (written by validate, read by
+# load_stage): workbench.dataset, .period, .ingestion_id, .file_sha256, …
+METADATA_PREFIX = b"workbench."
+SHA_KEY = METADATA_PREFIX + b"file_sha256"
+
+
 def arrow_schema(dataset: DatasetConfig) -> pyarrow.Schema:
     """The Parquet type contract of a dataset's cleaned files (no metadata).
 

@@ -10,12 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from pipeline import db
 from pipeline.config import Config, load_config
-
-FIELDS = (
-    "dataset", "period", "stage_rows", "core_rows", "ingestion_status", "validation_status",
-    "load_status", "last_step", "file_name", "last_ingested_at", "last_loaded_at", "error",
-)
-
+from pipeline.utils.cli import format_table
 
 def period_counts(conn: Connection, schema: str, table: str) -> dict[str, int]:
     """Rows per period of ``schema.table`` ({} when the table does not exist)."""
@@ -97,12 +92,7 @@ def to_table(rows: list[dict[str, Any]]) -> str:
                "validation_status", "load_status", "last_loaded_at")
     heads = ("dataset", "period", "stage", "core", "ingest", "validate", "load", "loaded at")
     cells = [[("" if r[c] is None else str(r[c])) for c in columns] for r in rows]
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(heads)]
-    numeric = {2, 3}
-    line = lambda vals: "  ".join(v.rjust(w) if i in numeric else v.ljust(w)  # noqa: E731
-                                  for i, (v, w) in enumerate(zip(vals, widths))).rstrip()
-    out = [line(heads), line(["-" * w for w in widths])]
-    out += [line(row) for row in cells]
+    out = format_table(heads, cells, right={2, 3})
     failed = [r for r in rows if r["error"] and "failed" in (r["load_status"], r["validation_status"])
               or r["ingestion_status"] == "rejected"]
     for r in failed:

@@ -60,12 +60,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pipeline import db
-from pipeline.config import Config, DatasetConfig, load_config
+from pipeline.config import Config, DatasetConfig
+from pipeline.context import Context
 from pipeline.errors import FileRefused, UsageError, WorkbenchError
 from pipeline.schemas import (
-    arrow_schema, build_schema, check_label, coerce_frame, empty_failures, value_text,
+    METADATA_PREFIX, arrow_schema, build_schema, check_label, coerce_frame, empty_failures, value_text,
 )
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import Settings
 from pipeline.utils import cli
 from pipeline.utils.readers import read_table
 
@@ -74,7 +75,6 @@ MAX_LOGGED_ERRORS = 1_000
 MAX_SUMMARY_GROUPS = 5
 SUMMARY_VALUE_CHARS = 40  # the one-line message stays one readable line
 PARQUET_NAME = "part-0.parquet"
-METADATA_PREFIX = b"workbench."
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,8 @@ def validate_ingestion(
     exception. Raises UsageError for an unknown or rejected ingestion (nothing
     is logged then).
     """
-    settings = settings or get_settings()
-    config = config or load_config(settings.config_path)
-    engine = engine or db.get_engine(settings.db_url)
+    ctx = Context(settings, config, engine)
+    settings, config, engine = ctx.settings, ctx.config, ctx.engine
     ingestion = _accepted_ingestion(engine, ingestion_id)
     dataset = config.dataset(ingestion.dataset)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 from pipeline.errors import UsageError, WorkbenchError
 
@@ -49,3 +49,15 @@ def run(p: argparse.ArgumentParser, argv: Sequence[str] | None,
         print(f"error: unexpected {type(exc).__name__}: {first} (run with --debug for details)",
               file=sys.stderr)
         return 1
+
+
+def format_table(heads: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int] = ()) -> list[str]:
+    """A plain-text table for the terminal: a head line, a rule, the rows;
+    columns at the positions in ``right`` (numbers) are right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(heads)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if i in right else v.ljust(w)
+                         for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    return [line(heads), line(["-" * w for w in widths]), *(line(r) for r in rows)]
