@@ -86,12 +86,15 @@ def process_file(path: Path, ctx: Context, *, reuse_ingestion: int | None = None
         step = "publish"
         runner.publish(dataset, period, ctx)
         outcome.rows_after = stage_rows(ctx, dataset, period)
-        outcome.status = "succeeded"
         step = "refresh dependents"
+        refreshed = []
         for other in dependents(ctx, dataset, period):
             runner.transform(other, period, ctx)
             runner.publish(other, period, ctx)
-            outcome.note = f"refreshed {other} {period}"
+            refreshed.append(f"{other} {period}")
+        if refreshed:
+            outcome.note = f"refreshed {', '.join(refreshed)}"
+        outcome.status = "succeeded"
     except WorkbenchError as exc:
         outcome.failed_step, outcome.error = step, str(exc)
     except Exception as exc:  # one file's surprise must not stop the others

@@ -260,3 +260,27 @@ def test_transform_waits_for_a_load_of_its_stage_period_in_progress(workspace: W
         holder.close()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+
+
+def test_a_failing_dependent_refresh_fails_the_reload(workspace: Workspace) -> None:
+    (workspace.root / "b.sql").write_text(
+        "SELECT b.id, a.nope, b._data_period FROM stage.b b JOIN stage.a a ON a.id = b.id "
+        "WHERE b._data_period = :period")
+    workspace.use_config("""
+datasets:
+  a:
+    file_pattern: '^a_(?P<period>\\d{4}-\\d{2})\\.csv$'
+    columns:
+      id: {type: integer}
+  b:
+    file_pattern: '^b_(?P<period>\\d{4}-\\d{2})\\.csv$'
+    transform: b.sql
+    columns:
+      id: {type: integer}
+""")
+    (workspace.landed / "a_2025-01.csv").write_text("id\n1\n")
+    (workspace.landed / "b_2025-01.csv").write_text("id\n1\n")
+    workspace.main("pipeline", "run")  # b fails at transform, its stage load succeeded
+    proc = workspace.main("pipeline", "reload", "--dataset", "a", "--period", "2025-01")
+    assert proc.returncode == 1
+    assert "FAILED at refresh dependents" in proc.stdout and "nope" in proc.stderr
