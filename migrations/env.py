@@ -1,29 +1,23 @@
-"""Alembic environment: runs on the connection pipeline.db hands over, or on
-the warehouse named by WORKBENCH_DB_URL (``alembic upgrade head`` from the
-repository root works too)."""
+"""Alembic environment: runs on the connection pipeline.warehouse.migrate
+hands over, or on the warehouse named by WORKBENCH_DB_URL (``alembic upgrade
+head`` from the repository root works too)."""
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
-from pipeline import db
-
-# Any fixed 64-bit number: the key of the advisory lock that serialises
-# concurrent first-use migrations on PostgreSQL.
-MIGRATION_LOCK_KEY = 7_100_202_506
+from pipeline.warehouse.backends import backend_of
+from pipeline.warehouse.engine import get_engine
 
 
-def run(connection) -> None:  # type: ignore[no-untyped-def]
+def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=db.META,
         version_table_schema="meta",
         transactional_ddl=True,
     )
     with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
-            for schema in db.SCHEMAS:
-                connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        backend_of(connection).before_migrations(connection)
         context.run_migrations()
 
 
@@ -31,7 +25,7 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     run(connection)
 else:
-    engine = db.get_engine(migrate=False)
+    engine = get_engine(migrate=False)
     with engine.connect() as conn:
-        conn.execution_options(sqlite_write=True)
+        conn.execution_options(workbench_write=True)
         run(conn)

@@ -1,25 +1,28 @@
 """``python -m pipeline <command>``: the orchestrating CLI (SPEC §6)."""
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Sequence
 
-from pipeline.utils import cli
+from pipeline import cli
+from pipeline.context import Context
+from pipeline.domain.period import parse_cli_period
 
 
-def _migrate(args) -> int:  # type: ignore[no-untyped-def]
-    from pipeline import db
+def _migrate(args: argparse.Namespace) -> int:
+    from pipeline.warehouse.engine import get_engine
+    from pipeline.warehouse.migrate import migrate
 
-    engine = db.get_engine(migrate=False)
-    revision = db.migrate(engine)
+    engine = get_engine(migrate=False)
+    revision = migrate(engine)
     print(f"warehouse {engine.url.render_as_string(hide_password=True)} is at revision {revision}")
     return 0
 
 
-def _demo(args) -> int:  # type: ignore[no-untyped-def]
+def _demo(args: argparse.Namespace) -> int:
     from pipeline.demo import write_demo
     from pipeline.settings import get_settings
-    from pipeline.utils.parsing import parse_cli_period
 
     landed = get_settings().landed_dir
     paths = write_demo(landed, months=args.months, start=parse_cli_period(args.start),
@@ -30,17 +33,15 @@ def _demo(args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def _run(args) -> int:  # type: ignore[no-untyped-def]
+def _run(args: argparse.Namespace) -> int:
     from pipeline import orchestrate
-    from pipeline.utils.parsing import parse_cli_period
+    from pipeline.reporting import text
 
     period = parse_cli_period(args.period) if args.period else None
-    from pipeline.context import Context
-
     ctx = Context()
 
     def progress(index: int, total: int, outcome: orchestrate.PeriodOutcome) -> None:
-        print(orchestrate.progress_line(index, total, outcome), flush=True)
+        print(text.progress_line(index, total, outcome), flush=True)
 
     outcomes = orchestrate.run(dataset=args.dataset, period=period, force=args.force,
                                via_notebooks=args.via_notebooks, ctx=ctx, progress=progress)
@@ -48,25 +49,27 @@ def _run(args) -> int:  # type: ignore[no-untyped-def]
         print(f"no files to process in {ctx.settings.landed_dir}")
         return 0
     print()
-    orchestrate.print_outcomes(outcomes)
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    text.print_outcomes(outcomes)
+    return 1 if any(o.status == orchestrate.Outcome.FAILED for o in outcomes) else 0
 
 
-def _reload(args) -> int:  # type: ignore[no-untyped-def]
+def _reload(args: argparse.Namespace) -> int:
     from pipeline import orchestrate
+    from pipeline.reporting import text
 
     outcome = orchestrate.reload_period(args.dataset, args.period, via_notebooks=args.via_notebooks)
-    print(orchestrate.progress_line(1, 1, outcome))
-    if outcome.status == "failed":
-        print(f"error: {orchestrate.error_line(outcome)}", file=sys.stderr)
+    print(text.progress_line(1, 1, outcome))
+    if outcome.status == orchestrate.Outcome.FAILED:
+        print(f"error: {text.error_line(outcome)}", file=sys.stderr)
         return 1
     return 0
 
 
-def _status(args) -> int:  # type: ignore[no-untyped-def]
-    from pipeline import status
+def _status(args: argparse.Namespace) -> int:
+    from pipeline.reporting import status
 
-    rows = status.collect_status()
+    ctx = Context()
+    rows = status.collect_status(ctx.engine, ctx.config)
     print(status.to_json(rows) if args.json else status.to_table(rows))
     return 0
 
@@ -109,7 +112,7 @@ def build_parser() -> cli.Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
-    return cli.run(p, argv, lambda args: args.func(args))
+    return cli.run(p, argv, lambda args: int(args.func(args)))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from pipeline import db
-from pipeline.config import Config, load_config
+from pipeline.domain.config import Config
+from pipeline.io.config_file import load_config
 from pipeline.settings import Settings, get_settings
+from pipeline.warehouse.engine import get_engine
 
 
 class Context:
@@ -22,5 +23,5 @@ class Context:
         # Connected (and migrated) only when first needed, so a usage error
         # found before that never touches the warehouse.
         if self._engine is None:
-            self._engine = db.get_engine(self.settings.db_url)
+            self._engine = get_engine(self.settings.db_url)
         return self._engine

@@ -15,6 +15,8 @@ import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pipeline.domain.period import month_sequence
+
 FIRST_NAMES = [
     "Anna", "Lars", "Maria", "Jonas", "Sofia", "Erik", "Elena", "Mikael", "Ingrid", "Ahmed",
     "Fatima", "Olof", "Karin", "Nils", "Leila", "Johan", "Astrid", "Omar", "Sara", "Peter",
@@ -56,17 +58,6 @@ class Citizen:
     municipality_code: str
     household_id: int
     monthly_income: float | None
-
-
-def month_sequence(start: str, count: int) -> list[str]:
-    year, month = map(int, start.split("-"))
-    out = []
-    for _ in range(count):
-        out.append(f"{year:04d}-{month:02d}")
-        month += 1
-        if month == 13:
-            year, month = year + 1, 1
-    return out
 
 
 def _income(rng: random.Random, birth: dt.date, on: dt.date) -> float | None:

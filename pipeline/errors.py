@@ -29,3 +29,18 @@ class UsageError(WorkbenchError):
 
 class ConfigError(UsageError):
     """The datasets config is invalid; the message names the dataset and key."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: a database's own message without
+    SQLAlchemy's SQL dump, the first two lines of anything else."""
+    orig = getattr(exc, "orig", None)  # sqlalchemy.exc.DBAPIError keeps the driver's error
+    text = str(orig if orig is not None else exc)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return "; ".join(lines[:2]) if lines else type(exc).__name__
+
+
+def unexpected(exc: BaseException) -> str:
+    """A surprise as one line: its type and the first line of its message."""
+    text = str(exc).strip()
+    return f"unexpected {type(exc).__name__}: {text.splitlines()[0] if text else ''}"

@@ -25,10 +25,6 @@ class Settings:
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
 
-    @property
-    def warehouse_dir(self) -> Path:
-        return self.data_dir / "warehouse"
-
 
 def get_settings() -> Settings:
     data_dir = Path(os.environ.get("WORKBENCH_DATA_DIR", "data")).absolute()

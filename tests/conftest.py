@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from pipeline import db
-from pipeline.config import Config, load_config
+from pipeline.domain.config import Config
+from pipeline.io.config_file import load_config
 from pipeline.settings import Settings
+from pipeline.warehouse.engine import dispose_engines, get_engine
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_PATH = REPO / "datasets_config.yml"
@@ -49,7 +50,7 @@ def pg_database() -> Any:
     try:
         yield url
     finally:
-        db.dispose_engines()
+        dispose_engines()
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
         admin.dispose()
@@ -66,14 +67,14 @@ def reset_postgres(url: str) -> None:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """An empty warehouse: a fresh SQLite file, or the session's PostgreSQL
     database with its schemas dropped."""
-    db.dispose_engines()
+    dispose_engines()
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'data' / 'warehouse' / 'workbench.sqlite'}"
     else:
         url = request.getfixturevalue("pg_database")
         reset_postgres(url)
     yield url
-    db.dispose_engines()
+    dispose_engines()
 
 
 @dataclass
@@ -103,7 +104,7 @@ class Workspace:
 
     @property
     def engine(self) -> sa.Engine:
-        return db.get_engine(self.db_url)
+        return get_engine(self.db_url)
 
     def config(self) -> Config:
         return load_config(self.config_path)

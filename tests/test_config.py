@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import load_config
 from pipeline.errors import ConfigError
+from pipeline.io.config_file import load_config
 from tests.conftest import CONFIG_PATH, REPO
 
 GOOD = {"datasets": {"sales": {

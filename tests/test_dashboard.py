@@ -18,8 +18,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from pipeline import db
-from pipeline.ingest import ingest_file
+from pipeline.stages.ingest import ingest_file
+from pipeline.warehouse import runlog
+from pipeline.warehouse.engine import write_transaction
 from workbench import data
 from workbench.reload import ReloadBusy, reload_slot, run_reload
 
@@ -347,8 +348,8 @@ def test_unreachable_warehouse_is_one_line(workspace, monkeypatch) -> None:  # t
 
 def test_long_logs_are_paged_in_sql(workspace) -> None:  # type: ignore[no-untyped-def]
     start = pd.Timestamp("2024-01-01", tz="UTC")
-    with db.write_transaction(workspace.engine) as conn:
-        conn.execute(db.ingestion_log.insert(), [
+    with write_transaction(workspace.engine) as conn:
+        conn.execute(runlog.ingestion_log.insert(), [
             {"dataset": "citizens", "period": f"2024-{i % 12 + 1:02d}", "file_name": f"f{i}.xlsx",
              "status": "accepted", "ingested_at": (start + pd.Timedelta(minutes=i)).to_pydatetime()}
             for i in range(250)

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 
 from pipeline.demo import CITIZEN_HEADERS
-from pipeline.utils.readers import OLE_MAGIC, file_sha256
+from pipeline.io.landed import OLE_MAGIC, file_sha256
 from tests.conftest import Workspace
 
 HEADERS = list(CITIZEN_HEADERS.values())

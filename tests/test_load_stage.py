@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from pipeline.schemas import arrow_schema
+from pipeline.domain.schema import arrow_schema
 from tests.conftest import Workspace
 
 COLUMNS = "citizen_id, first_name, last_name, birth_date, sex, municipality_code, household_id, monthly_income"
@@ -213,13 +213,13 @@ def test_killed_load_leaves_previous_rows_and_next_load_succeeds(workspace: Work
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_a_load_waits_only_for_its_own_period(workspace: Workspace) -> None:
-    from pipeline import db
-    from pipeline.replace_period import lock_key
+    from pipeline.warehouse import tables
+    from pipeline.warehouse.replace import lock_key
 
     first = citizens(workspace, range(1, 11), "first")
     path = write(workspace, first, "first")
     assert load(workspace, path, "2025-06").returncode == 0  # creates the table
-    key = lock_key(db.stage_table(workspace.config().dataset("citizens")), "2025-06")
+    key = lock_key(tables.stage_table(workspace.config().dataset("citizens")), "2025-06")
     holder = workspace.engine.connect()
     holder.begin()
     holder.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})  # a load of June in progress

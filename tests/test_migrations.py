@@ -8,7 +8,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pipeline import db
+from pipeline.warehouse.backends.sqlite import sqlite_files
+from pipeline.warehouse.engine import get_engine
 from tests.conftest import Workspace
 
 META_COLUMNS = {
@@ -39,7 +40,7 @@ def make_legacy(ws: Workspace) -> None:
     if ws.backend == "sqlite":
         main = Path(sa.make_url(ws.db_url).database)
         main.parent.mkdir(parents=True, exist_ok=True)
-        files = db.sqlite_files(main)
+        files = sqlite_files(main)
         for schema in ("raw", "stage", "meta"):
             con = sqlite3.connect(files[schema])
             for s in statements:
@@ -61,7 +62,7 @@ def make_legacy(ws: Workspace) -> None:
 def test_fresh_warehouse_gets_meta_tables(workspace: Workspace) -> None:
     proc = workspace.main("pipeline", "migrate")
     assert proc.returncode == 0, proc.stderr
-    engine = db.get_engine(workspace.db_url, migrate=False)
+    engine = get_engine(workspace.db_url, migrate=False)
     for table, wanted in META_COLUMNS.items():
         assert wanted <= set(columns(engine, "meta", table)), table
 
@@ -71,7 +72,7 @@ def test_legacy_warehouse_is_migrated_keeping_rows_and_twice_is_harmless(workspa
     for _ in range(2):
         proc = workspace.cli("migrate")
         assert proc.returncode == 0, proc.stderr
-    engine = db.get_engine(workspace.db_url, migrate=False)
+    engine = get_engine(workspace.db_url, migrate=False)
     inspector = sa.inspect(engine)
 
     stage_cols = columns(engine, "stage", "citizens")
@@ -89,7 +90,7 @@ def test_legacy_warehouse_is_migrated_keeping_rows_and_twice_is_harmless(workspa
         (1, "citizens.xlsx", "ok"), (2, "citizens.xlsx", "ok")]
 
     if workspace.backend == "sqlite":
-        assert not db.sqlite_files(Path(sa.make_url(workspace.db_url).database))["raw"].exists()
+        assert not sqlite_files(Path(sa.make_url(workspace.db_url).database))["raw"].exists()
     else:
         assert "raw" not in inspector.get_schema_names()
 

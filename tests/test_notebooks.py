@@ -20,20 +20,19 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from papermill.cli import papermill as papermill_cli
 
-from pipeline import db
 from pipeline.context import Context
 from pipeline.errors import StepFailed, UsageError
-from pipeline.notebook_runner import (
-    NOTEBOOKS_DIR,
+from pipeline.notebook_helpers import NOTEBOOKS_DIR, project_root_as_cwd
+from pipeline.runners.direct import DirectRunner
+from pipeline.runners.notebook import (
     PREVIOUS_DIR,
     STAGE_NOTEBOOKS,
     NotebookRunner,
     check_kernel,
     kernel_options,
-    project_root_as_cwd,
     retire_previous_run,
 )
-from pipeline.orchestrate import DirectRunner
+from pipeline.warehouse.engine import dispose_engines
 from tests.conftest import CONFIG_PATH
 
 STAGE_FILES = sorted(STAGE_NOTEBOOKS.values())
@@ -299,7 +298,7 @@ def test_notebooks_pass_nbval_on_a_demo_workspace(tmp_path: Path, monkeypatch: p
         assert main(["demo", "--months", "2", "--rows", "40"]) == 0
         assert main(["run"]) == 0
     finally:
-        db.dispose_engines()
+        dispose_engines()
 
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", str(NOTEBOOKS_DIR), "-p", "no:cacheprovider",
@@ -316,5 +315,5 @@ def test_notebooks_pass_nbval_on_a_demo_workspace(tmp_path: Path, monkeypatch: p
             ingests = conn.execute(sa.text(
                 "SELECT status FROM meta.ingestion_log WHERE file_name = 'citizens_2025-01.xlsx'")).all()
     finally:
-        db.dispose_engines()
+        dispose_engines()
     assert [s for (s,) in ingests] == ["accepted", "accepted"]  # by run, then by 01_ingest under nbval

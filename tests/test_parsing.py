@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pipeline.config import load_config
+from pipeline.domain.files import parse_and_validate_filename, validate_headers
+from pipeline.domain.period import parse_cli_period
 from pipeline.errors import FileRefused, UsageError
-from pipeline.utils.parsing import (
-    parse_and_validate_filename,
-    parse_cli_period,
-    validate_headers,
-)
+from pipeline.io.config_file import load_config
 from tests.conftest import CONFIG_PATH
 
 CONFIG = load_config(CONFIG_PATH)
@@ -47,7 +45,7 @@ def test_bad_filenames_are_refused_with_the_reason(name: str, fragment: str) -> 
 
 
 def test_year_and_month_groups_are_supported() -> None:
-    from pipeline.config import parse_config
+    from pipeline.domain.config import parse_config
 
     cfg = parse_config({"datasets": {"sales": {
         "file_pattern": r"^sales_(?P<month>\d{1,2})_(?P<year>\d{4})\.csv$",

@@ -64,8 +64,9 @@ def test_corrected_file_replaces_its_period_only(workspace: Workspace, demo_dir:
     before = {t: counts(workspace, t) for t in ("stage.citizens", "core.citizens", "mart.citizens_by_municipality")}
     other = workspace.rows("SELECT * FROM core.citizens WHERE _data_period <> '2025-02' ORDER BY citizen_id, _data_period")
 
-    from pipeline.demo import Citizen
     import datetime as dt
+
+    from pipeline.demo import Citizen
     corrected = [Citizen(900 + i, "Ny", "Person", dt.date(1990, 1, 1), "F", "0114", 1, 10.0) for i in range(5)]
     write_citizens_xlsx(workspace.landed / "citizens_2025-02.xlsx", corrected)
     proc = workspace.main("pipeline", "run")
@@ -164,8 +165,9 @@ def test_reloading_citizens_refreshes_the_payments_that_join_them(workspace: Wor
     assert workspace.main("pipeline", "run").returncode == 0
     assert workspace.scalar("SELECT count(*) FROM core.benefit_payments WHERE municipality_code = '9999'") == 0
     # the register is corrected: everybody moved to municipality 9999
-    from pipeline.demo import Citizen
     import datetime as dt
+
+    from pipeline.demo import Citizen
     ids = [r[0] for r in workspace.rows("SELECT citizen_id FROM stage.citizens")]
     write_citizens_xlsx(workspace.landed / "citizens_2025-01.xlsx",
                         [Citizen(i, "A", "B", dt.date(1980, 1, 1), "F", "9999", 1, 1.0) for i in ids])
@@ -181,9 +183,10 @@ def test_shipped_sql_gives_the_same_core_and_mart_on_both_backends(
         pg_database: str, demo_dir: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The .sql files are written for PostgreSQL; on SQLite the workbench
     registers the functions they use. Same input → the same rows."""
-    from pipeline import db, orchestrate
+    from pipeline import orchestrate
     from pipeline.context import Context
     from pipeline.settings import Settings
+    from pipeline.warehouse.engine import dispose_engines
     from tests.conftest import CONFIG_PATH, reset_postgres
 
     reset_postgres(pg_database)
@@ -205,7 +208,7 @@ def test_shipped_sql_gives_the_same_core_and_mart_on_both_backends(
                 "SELECT municipality_code, benefit_type, payments, amount_total FROM mart.benefits_by_municipality "
                 "ORDER BY municipality_code, benefit_type")],
         }
-        db.dispose_engines()
+        dispose_engines()
     assert results["sqlite"]["core"] == results["postgres"]["core"]
     assert results["sqlite"]["mart"] == results["postgres"]["mart"]
 
@@ -240,12 +243,12 @@ def test_transform_waits_for_a_load_of_its_stage_period_in_progress(workspace: W
     import sys
     import time
 
-    from pipeline import db
-    from pipeline.replace_period import lock_key
+    from pipeline.warehouse import tables
+    from pipeline.warehouse.replace import lock_key
 
     workspace.add_demo(demo_dir, "citizens_2025-01.xlsx")
     assert workspace.main("pipeline", "run").returncode == 0
-    key = lock_key(db.stage_table(workspace.config().dataset("citizens")), "2025-01")
+    key = lock_key(tables.stage_table(workspace.config().dataset("citizens")), "2025-01")
     holder = workspace.engine.connect()
     holder.begin()
     holder.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})  # a load of January running

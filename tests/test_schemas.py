@@ -14,10 +14,12 @@ import pandera.pandas as pa
 import pyarrow
 import pytest
 
-from pipeline.config import ColumnConfig, load_config, parse_config
+from pipeline.domain.coerce import coerce_column, coerce_frame
+from pipeline.domain.config import ColumnConfig, parse_config
+from pipeline.domain.schema import arrow_schema, build_schema
 from pipeline.errors import ConfigError, FileRefused
-from pipeline.schemas import arrow_schema, build_schema, coerce_column, coerce_frame
-from pipeline.utils.readers import read_table
+from pipeline.io.config_file import load_config
+from pipeline.io.landed import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -156,7 +158,7 @@ def test_benefit_payments_date_must_fall_in_the_period(shipped) -> None:  # type
 
 
 def test_python_checks_module_without_the_hook_is_a_config_error(tmp_path: Path) -> None:
-    raw = {"datasets": {"x": {**ALL_TYPES["datasets"]["things"], "python_checks": "pipeline.config"}}}
+    raw = {"datasets": {"x": {**ALL_TYPES["datasets"]["things"], "python_checks": "pipeline.domain.config"}}}
     with pytest.raises(ConfigError, match=r"dataset 'x', key 'python_checks'.*extend_schema"):
         build_schema(config(raw).dataset("x"), "2025-06")
 

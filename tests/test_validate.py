@@ -12,10 +12,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.domain.schema import arrow_schema
 from pipeline.errors import UsageError
-from pipeline.ingest import ingest_file
-from pipeline.schemas import arrow_schema
-from pipeline.validate import ValidationResult, parquet_path_for, validate_ingestion
+from pipeline.io.parquet import parquet_path_for
+from pipeline.stages.ingest import ingest_file
+from pipeline.stages.validate import ValidationResult, validate_ingestion
 
 CITIZEN_HEADER = ["Citizen ID", "First Name", "Last Name", "Birth Date", "Sex", "Municipality Code",
                   "Household ID", "Monthly Income"]

@@ -24,10 +24,11 @@ import pandas as pd  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from pipeline import db  # noqa: E402
-from pipeline.config import Config, load_config  # noqa: E402
+from pipeline.domain.config import Config  # noqa: E402
+from pipeline.io.config_file import load_config  # noqa: E402
 from pipeline.errors import WorkbenchError  # noqa: E402
 from pipeline.settings import get_settings  # noqa: E402
+from pipeline.warehouse.engine import get_engine  # noqa: E402
 from workbench import data  # noqa: E402
 from workbench.reload import ReloadBusy, run_reload, running_reload  # noqa: E402
 
@@ -56,45 +57,45 @@ def get_config(path: str, mtime: float) -> Config:
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_status(url: str, config_path: str, mtime: float) -> pd.DataFrame:
-    return data.period_status(db.get_engine(url), get_config(config_path, mtime))
+    return data.period_status(get_engine(url), get_config(config_path, mtime))
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_is_empty(url: str) -> bool:
-    return data.warehouse_is_empty(db.get_engine(url))
+    return data.warehouse_is_empty(get_engine(url))
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_options(url: str, kind: str) -> dict[str, list[str]]:
-    return data.log_filter_options(db.get_engine(url), kind)
+    return data.log_filter_options(get_engine(url), kind)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_count(url: str, kind: str, dataset: str | None, period: str | None,
                  status: str | None, step: str | None) -> int:
-    return data.count_log(db.get_engine(url), kind, data.LogFilter(dataset, period, status, step))
+    return data.count_log(get_engine(url), kind, data.LogFilter(dataset, period, status, step))
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_log(url: str, kind: str, dataset: str | None, period: str | None, status: str | None,
                step: str | None, offset: int) -> pd.DataFrame:
     flt = data.LogFilter(dataset, period, status, step)
-    return data.read_log(db.get_engine(url), kind, flt, limit=PAGE_SIZE, offset=offset)
+    return data.read_log(get_engine(url), kind, flt, limit=PAGE_SIZE, offset=offset)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_failed(url: str, dataset: str | None, period: str | None) -> pd.DataFrame:
-    return data.failed_validations(db.get_engine(url), data.LogFilter(dataset, period))
+    return data.failed_validations(get_engine(url), data.LogFilter(dataset, period))
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_errors(url: str, validation_id: int) -> pd.DataFrame:
-    return data.validation_errors(db.get_engine(url), validation_id)
+    return data.validation_errors(get_engine(url), validation_id)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_reloadable(url: str, datasets: tuple[str, ...]) -> pd.DataFrame:
-    return data.reloadable_periods(db.get_engine(url), datasets)
+    return data.reloadable_periods(get_engine(url), datasets)
 
 
 # --------------------------------------------------------------------------
@@ -445,7 +446,7 @@ def main() -> None:
     try:
         mtime = settings.config_path.stat().st_mtime if settings.config_path.exists() else 0.0
         config = get_config(str(settings.config_path), mtime)
-        db.get_engine(url)  # connects, and migrates a new warehouse (SPEC §6)
+        get_engine(url)  # connects, and migrates a new warehouse (SPEC §6)
         empty = cached_is_empty(url)
         status = cached_status(url, str(settings.config_path), mtime)
     except WorkbenchError as exc:  # a bad config or URL: one line, no traceback

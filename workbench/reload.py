@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator
 
-from pipeline.config import Config
+from pipeline.domain.config import Config
 from pipeline.orchestrate import PeriodOutcome, reload_period
 from pipeline.settings import Settings
 

@@ -21,14 +21,38 @@ has the new shape changes nothing.
 import sqlalchemy as sa
 from alembic import op
 
-from pipeline import db
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
 LEGACY_PERIOD = "legacy"
+PERIOD_COLUMN = "_data_period"
+TS = sa.DateTime(timezone=True)
+# The meta columns SPEC §5 names, as of this revision (frozen: see 0001).
+META_COLUMNS = {
+    "ingestion_log": [
+        ("dataset", sa.String(63)), ("period", sa.String(7)), ("file_name", sa.Text),
+        ("file_path", sa.Text), ("file_size", sa.BigInteger), ("file_sha256", sa.String(64)),
+        ("status", sa.String(16)), ("error", sa.Text), ("ingested_at", TS),
+    ],
+    "validation_log": [
+        ("ingestion_id", sa.Integer), ("dataset", sa.String(63)), ("period", sa.String(7)),
+        ("status", sa.String(16)), ("rows_total", sa.BigInteger), ("rows_valid", sa.BigInteger),
+        ("rows_invalid", sa.BigInteger), ("parquet_path", sa.Text), ("error", sa.Text),
+        ("started_at", TS), ("finished_at", TS),
+    ],
+    "validation_errors": [
+        ("validation_id", sa.Integer), ("row_number", sa.BigInteger), ("column", sa.Text),
+        ("check", sa.Text), ("value", sa.Text),
+    ],
+    "load_log": [
+        ("step", sa.String(16)), ("dataset", sa.String(63)), ("period", sa.String(7)),
+        ("status", sa.String(16)), ("source", sa.Text), ("file_sha256", sa.String(64)),
+        ("rows_deleted", sa.BigInteger), ("rows_inserted", sa.BigInteger), ("error", sa.Text),
+        ("started_at", TS), ("finished_at", TS),
+    ],
+}
 
 
 def upgrade() -> None:
@@ -36,31 +60,29 @@ def upgrade() -> None:
     inspector = sa.inspect(bind)
     sqlite = bind.dialect.name == "sqlite"
 
-    for table in db.META.tables.values():
-        present = {c["name"] for c in inspector.get_columns(table.name, schema="meta")}
-        for column in table.columns:
-            if column.name not in present:
-                op.add_column(
-                    table.name, sa.Column(column.name, column.type, nullable=True), schema="meta"
-                )
+    for table, columns in META_COLUMNS.items():
+        present = {c["name"] for c in inspector.get_columns(table, schema="meta")}
+        for name, type_ in columns:
+            if name not in present:
+                op.add_column(table, sa.Column(name, type_, nullable=True), schema="meta")
         if not sqlite:
-            _ensure_id_sequence(bind, table.name)
+            _ensure_id_sequence(bind, table)
 
     for name in inspector.get_table_names(schema="stage"):
         columns = {c["name"] for c in inspector.get_columns(name, schema="stage")}
-        if db.PERIOD_COLUMN not in columns:
+        if PERIOD_COLUMN not in columns:
             # NOT NULL needs a value for the rows already there.
             op.add_column(
                 name,
-                sa.Column(db.PERIOD_COLUMN, sa.String(7), nullable=False,
+                sa.Column(PERIOD_COLUMN, sa.String(7), nullable=False,
                           server_default=LEGACY_PERIOD),
                 schema="stage",
             )
             if not sqlite:  # SQLite cannot drop a default; it is harmless there
-                op.alter_column(name, db.PERIOD_COLUMN, server_default=None, schema="stage")
+                op.alter_column(name, PERIOD_COLUMN, server_default=None, schema="stage")
         indexed = {tuple(ix["column_names"]) for ix in inspector.get_indexes(name, schema="stage")}
-        if not any(cols and cols[0] == db.PERIOD_COLUMN for cols in indexed):
-            op.create_index(f"ix_{name}_data_period", name, [db.PERIOD_COLUMN], schema="stage")
+        if not any(cols and cols[0] == PERIOD_COLUMN for cols in indexed):
+            op.create_index(f"ix_{name}_data_period", name, [PERIOD_COLUMN], schema="stage")
 
     if sqlite:
         attached = {row[1] for row in bind.exec_driver_sql("PRAGMA database_list")}
@@ -71,7 +93,7 @@ def upgrade() -> None:
         bind.exec_driver_sql('DROP SCHEMA IF EXISTS "raw" CASCADE')
 
 
-def _ensure_id_sequence(bind, table: str) -> None:  # type: ignore[no-untyped-def]
+def _ensure_id_sequence(bind: sa.Connection, table: str) -> None:
     """A legacy log whose ``id`` has no default gets a sequence starting after
     its highest id, so new rows number on from the legacy ones."""
     default = bind.execute(sa.text(

@@ -3,7 +3,7 @@
 A payment's ``payment_date`` must fall inside the month of the file it was
 delivered in (``benefit_payments_2025-07.csv`` holds July 2025 payments only).
 The rule needs the file's period, which the config cannot express, so it
-lives here; ``pipeline.schemas.build_schema`` calls :func:`extend_schema`
+lives here; ``pipeline.domain.schema.build_schema`` calls :func:`extend_schema`
 with the period and each failing row is logged against ``payment_date``.
 """
 from __future__ import annotations
@@ -11,15 +11,12 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-
-def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The first day of the month ``period`` ('YYYY-MM') and the first day after it."""
-    start = pd.Timestamp(f"{period}-01")
-    return start, start + pd.offsets.MonthBegin(1)
+from pipeline.domain.period import Period
 
 
 def payment_in_period(period: str) -> pa.Check:
-    start, end = period_bounds(period)
+    month = Period.of(period)
+    start, end = pd.Timestamp(month.start), pd.Timestamp(month.next().start)
     # Nulls are left to the column's nullable rule (pandera drops them first).
     # pandera reports a check's ``error`` text (else its name) as the check:
     # it becomes the check column of meta.validation_errors.

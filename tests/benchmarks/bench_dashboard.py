@@ -25,8 +25,10 @@ sys.path.insert(0, str(REPO))
 
 import sqlalchemy as sa  # noqa: E402
 
-from pipeline import db  # noqa: E402
-from pipeline.config import Config, load_config  # noqa: E402
+from pipeline.domain.config import Config
+from pipeline.io.config_file import load_config  # noqa: E402
+from pipeline.warehouse import runlog, tables  # noqa: E402
+from pipeline.warehouse.engine import dispose_engines, get_engine, write_transaction  # noqa: E402
 
 APP = REPO / "workbench" / "app.py"
 VIEWS = ["Overview", "Ingestion log", "Validation log", "Load log"]
@@ -69,15 +71,15 @@ def fill_warehouse(engine: sa.Engine, config: Config, *, periods: int = 100, log
         clock += dt.timedelta(minutes=rng.randint(1, 90))
         return clock
 
-    with db.write_transaction(engine) as conn:
+    with write_transaction(engine) as conn:
         for name in names:
-            table = db.stage_table(config.dataset(name))
-            db.ensure_table(conn, table)
+            table = tables.stage_table(config.dataset(name))
+            tables.ensure_table(conn, table)
             for period in months:
                 n = rows_per_period + rng.randint(-5, 5) * (3 if rng.random() < 0.1 else 1)
                 conn.execute(table.insert(), [
                     {**{c.name: _value(c, i, period) for c in config.dataset(name).columns.values()},
-                     db.PERIOD_COLUMN: period}
+                     tables.PERIOD_COLUMN: period}
                     for i in range(n)
                 ])
         next_id = 1
@@ -112,14 +114,14 @@ def fill_warehouse(engine: sa.Engine, config: Config, *, periods: int = 100, log
                          "source": f"stage.{name}", "rows_deleted": 40, "rows_inserted": 40, "error": None,
                          "started_at": at, "finished_at": at + dt.timedelta(seconds=1)})
             lid += 1
-        conn.execute(db.ingestion_log.insert(), ing)
-        conn.execute(db.validation_log.insert(), val)
+        conn.execute(runlog.ingestion_log.insert(), ing)
+        conn.execute(runlog.validation_log.insert(), val)
         if err:
-            conn.execute(db.validation_errors.insert(), err)
-        conn.execute(db.load_log.insert(), load)
+            conn.execute(runlog.validation_errors.insert(), err)
+        conn.execute(runlog.load_log.insert(), load)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:  # explicit ids: move the sequences past them
-            for t in (db.ingestion_log, db.validation_log, db.load_log):
+            for t in (runlog.ingestion_log, runlog.validation_log, runlog.load_log):
                 conn.exec_driver_sql(
                     f"SELECT setval(pg_get_serial_sequence('meta.{t.name}', 'id'), "
                     f"(SELECT max(id) FROM meta.{t.name}))")
@@ -166,7 +168,7 @@ def main() -> int:
         os.environ.update(WORKBENCH_DB_URL=url, WORKBENCH_DATA_DIR=str(Path(tmp) / "data"),
                           WORKBENCH_CONFIG=os.environ.get("WORKBENCH_CONFIG", str(REPO / "datasets_config.yml")))
         config = load_config(os.environ["WORKBENCH_CONFIG"])
-        engine = db.get_engine(url)
+        engine = get_engine(url)
         t0 = time.perf_counter()
         fill_warehouse(engine, config, periods=args.periods, log_rows=args.log_rows)
         print(f"filled {engine.dialect.name} warehouse: {args.periods} periods x {len(config.datasets)} datasets, "
@@ -175,7 +177,7 @@ def main() -> int:
         print(f"first AppTest.run() in this process (imports, component scan, cold cache): {first:.2f} s")
         for view, (cold, warm) in times.items():
             print(f"{view:<15} AppTest.run(): cold {cold:.2f} s, warm {warm:.2f} s")
-        db.dispose_engines()
+        dispose_engines()
     return 0
 
 

@@ -33,9 +33,10 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from pipeline import db  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.load_stage import load_stage  # noqa: E402
+from pipeline.io.config_file import load_config  # noqa: E402
+from pipeline.stages.load_stage import load_stage  # noqa: E402
+from pipeline.warehouse import tables  # noqa: E402
+from pipeline.warehouse.engine import dispose_engines, get_engine  # noqa: E402
 
 ADMIN = os.environ.get("WORKBENCH_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 CONFIG = """
@@ -95,7 +96,7 @@ def main() -> None:
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = sa.make_url(ADMIN).set(database=name)
-    engine = db.get_engine(url.render_as_string(hide_password=False))
+    engine = get_engine(url.render_as_string(hide_password=False))
     try:
         n = args.rows
         table = make_table(n)
@@ -104,7 +105,7 @@ def main() -> None:
         csv = work / "bench.csv"
         with_period = table.append_column("_data_period", pa.array(["2025-06"] * n))
         pacsv.write_csv(with_period, csv, pacsv.WriteOptions(include_header=False))
-        stage = db.stage_table(dataset)
+        stage = tables.stage_table(dataset)
         with engine.begin() as conn:
             stage.create(conn)
         cols = ", ".join(c.name for c in stage.columns)
@@ -129,7 +130,6 @@ def main() -> None:
             our_times.append(timed(ours))
         psql_s, our_s = statistics.median(psql_times), statistics.median(our_times)
 
-        import pandas as pd
 
         sample = 100_000 if n > 100_000 else n
         frame = with_period.slice(0, sample).to_pandas()
@@ -172,7 +172,7 @@ def main() -> None:
         print(f"reload 100k-row period, {others} other periods: {many:6.2f} s")
         print(f"ratio = {many / one:.2f}   (target ≤ 1.2)")
     finally:
-        db.dispose_engines()
+        dispose_engines()
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()

@@ -121,20 +121,20 @@ def measure_memory(ingestion_id: int, mode: str) -> None:
 
     import pandas  # noqa: F401  (imports are not the stage's memory)
 
-    from pipeline import db
-    from pipeline.config import load_config
-    from pipeline.schemas import coerce_frame
+    from pipeline.domain.coerce import coerce_frame
+    from pipeline.io.config_file import load_config
+    from pipeline.io.landed import read_table
     from pipeline.settings import get_settings
-    from pipeline.utils.readers import read_table
-    from pipeline.validate import validate_ingestion
+    from pipeline.stages.validate import validate_ingestion
+    from pipeline.warehouse.engine import get_engine
 
     settings = get_settings()
     config = load_config(settings.config_path)
-    engine = db.get_engine(settings.db_url)
+    engine = get_engine(settings.db_url)
     out: dict[str, float] = {}
     if mode == "rss":
-        import python_calamine
         import pyarrow.parquet  # noqa: F401
+        import python_calamine
 
         landed = Path(settings.landed_dir / f"citizens_{PERIOD}.xlsx")
         # The floor: calamine's own parse, in the same process, first.
@@ -177,8 +177,8 @@ def main() -> int:
 
     import pandas as pd
 
-    from pipeline.ingest import ingest_file
-    from pipeline.validate import validate_ingestion
+    from pipeline.stages.ingest import ingest_file
+    from pipeline.stages.validate import validate_ingestion
 
     source = cached_workbook(args.rows)
     root = workspace(source)

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pipeline.domain.checks import REGISTRY, parse_check
 from pipeline.errors import ConfigError, UsageError
 
 TYPES = ("integer", "float", "string", "date", "datetime", "boolean")
@@ -27,13 +26,8 @@ DATASET_KEYS = {
     "description", "file_pattern", "sheet", "table", "primary_key", "on_invalid_rows",
     "extra_columns", "encoding", "columns", "transform", "publish", "python_checks",
 }
-COLUMN_KEYS = {
-    "type", "nullable", "unique", "isin", "regex", "ge", "gt", "le", "lt",
-    "min_length", "max_length", "header", "description",
-}
-NUMERIC_TYPES = {"integer", "float"}
-BOUND_KEYS = ("ge", "gt", "le", "lt")
-LENGTH_KEYS = ("min_length", "max_length")
+COLUMN_KEYS = {"type", "nullable", "unique", "header", "description", *REGISTRY}
+CHOICES = {"on_invalid_rows": ("reject", "drop"), "extra_columns": ("reject", "ignore")}
 
 
 @dataclass(frozen=True)
@@ -52,6 +46,11 @@ class ColumnConfig:
     max_length: int | None = None
     header: str | None = None
     description: str | None = None
+
+    @property
+    def checks(self) -> dict[str, Any]:
+        """The values of the column's registered checks (domain.checks), by key."""
+        return {key: getattr(self, key) for key in REGISTRY if getattr(self, key) is not None}
 
     @property
     def header_names(self) -> tuple[str, ...]:
@@ -90,27 +89,9 @@ class Config:
             raise UsageError(f"unknown dataset {name!r} (known: {known})") from None
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """Read and validate the datasets config; raises ConfigError on any problem."""
-    if path is None:
-        from pipeline.settings import get_settings
-
-        path = get_settings().config_path
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the datasets config ({exc.strerror})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise ConfigError(f"{path.name}: not valid YAML{line}") from None
-    return parse_config(raw, path)
-
-
 def parse_config(raw: Any, path: Path) -> Config:
+    """The validated config from its parsed YAML; ``path`` names it in errors
+    and anchors its relative .sql paths."""
     if not isinstance(raw, dict) or not isinstance(raw.get("datasets"), dict) or not raw["datasets"]:
         raise ConfigError(f"{path.name}: expected a top-level 'datasets' mapping with at least one dataset")
     unknown = set(raw) - {"datasets"}
@@ -147,22 +128,43 @@ def _parse_dataset(name: str, spec: Any, path: Path) -> DatasetConfig:
     unknown = set(spec) - DATASET_KEYS
     if unknown:
         raise _fail(path, name, sorted(unknown)[0], "unknown key")
+    columns = _parse_columns(name, spec.get("columns"), path)
+    choices = {key: _choice(spec, key, allowed, path, name) for key, allowed in CHOICES.items()}
+    transform, publish = _sql_files(spec, path, name)
+    return DatasetConfig(
+        name=name,
+        description=str(spec.get("description", "")),
+        file_pattern=_file_pattern(spec.get("file_pattern"), path, name),
+        sheet=_sheet(spec.get("sheet"), path, name),
+        table=_identifier(spec.get("table", name), path, name, "table"),
+        primary_key=_primary_key(spec.get("primary_key", []), columns, path, name),
+        on_invalid_rows=choices["on_invalid_rows"],
+        extra_columns=choices["extra_columns"],
+        encoding=_encoding(spec.get("encoding", "utf-8"), path, name),
+        columns=columns,
+        transform=transform,
+        publish=publish,
+        python_checks=_python_checks(spec.get("python_checks"), path, name),
+    )
 
-    pattern_text = spec.get("file_pattern")
-    if not isinstance(pattern_text, str):
+
+def _file_pattern(text: Any, path: Path, name: str) -> re.Pattern[str]:
+    if not isinstance(text, str):
         raise _fail(path, name, "file_pattern", "required, a regular expression")
     try:
-        pattern = re.compile(pattern_text)
+        pattern = re.compile(text)
     except re.error as exc:
         raise _fail(path, name, "file_pattern", f"not a valid regular expression ({exc})") from None
     groups = set(pattern.groupindex)
     if "period" not in groups and not {"year", "month"} <= groups:
         raise _fail(path, name, "file_pattern", "needs a named group 'period', or the groups 'year' and 'month'")
+    return pattern
 
-    columns_raw = spec.get("columns")
-    if not isinstance(columns_raw, dict) or not columns_raw:
+
+def _parse_columns(name: str, raw: Any, path: Path) -> dict[str, ColumnConfig]:
+    if not isinstance(raw, dict) or not raw:
         raise _fail(path, name, "columns", "required, a mapping of column name to settings")
-    columns = {str(col): _parse_column(name, str(col), cspec, path) for col, cspec in columns_raw.items()}
+    columns = {str(col): _parse_column(name, str(col), cspec, path) for col, cspec in raw.items()}
     for reserved, why in (("_data_period", "the period column of every table"),
                           ("period", "the period=YYYY-MM folder of the Parquet files")):
         if reserved in columns:
@@ -175,35 +177,42 @@ def _parse_dataset(name: str, spec: Any, path: Path) -> DatasetConfig:
                 raise _fail(path, name, f"columns.{col.name}.header",
                             f"{text!r} is also a header of column {headers[key]!r}")
             headers[key] = col.name
+    return columns
 
-    table = _identifier(spec.get("table", name), path, name, "table")
-    pk_raw = spec.get("primary_key", [])
-    if isinstance(pk_raw, str):
-        pk_raw = [pk_raw]
-    if not isinstance(pk_raw, list):
+
+def _primary_key(raw: Any, columns: dict[str, ColumnConfig], path: Path, name: str) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
         raise _fail(path, name, "primary_key", "expected a list of column names")
-    for col in pk_raw:
+    for col in raw:
         if col not in columns:
             raise _fail(path, name, "primary_key", f"{col!r} is not one of the dataset's columns")
+    return tuple(raw)
 
-    choices = {"on_invalid_rows": ("reject", "drop"), "extra_columns": ("reject", "ignore")}
-    chosen = {}
-    for key, allowed in choices.items():
-        value = spec.get(key, allowed[0])
-        if value not in allowed:
-            raise _fail(path, name, key, f"{value!r} must be one of {', '.join(allowed)}")
-        chosen[key] = value
 
-    sheet = spec.get("sheet")
+def _choice(spec: dict[str, Any], key: str, allowed: tuple[str, ...], path: Path, name: str) -> str:
+    value = spec.get(key, allowed[0])
+    if value not in allowed:
+        raise _fail(path, name, key, f"{value!r} must be one of {', '.join(allowed)}")
+    return str(value)
+
+
+def _sheet(sheet: Any, path: Path, name: str) -> str | int | None:
     if sheet is not None and not isinstance(sheet, (str, int)) or isinstance(sheet, bool):
         raise _fail(path, name, "sheet", "expected a sheet name or a 0-based index")
+    return sheet  # type: ignore[no-any-return]
 
-    encoding = spec.get("encoding", "utf-8")
+
+def _encoding(encoding: Any, path: Path, name: str) -> str:
     try:
         codecs.lookup(str(encoding))
     except LookupError:
         raise _fail(path, name, "encoding", f"unknown encoding {encoding!r}") from None
+    return str(encoding)
 
+
+def _sql_files(spec: dict[str, Any], path: Path, name: str) -> tuple[Path | None, dict[str, Path]]:
     base = path.parent
     transform = None
     if spec.get("transform") is not None:
@@ -215,29 +224,17 @@ def _parse_dataset(name: str, spec: Any, path: Path) -> DatasetConfig:
         _identifier(mart, path, name, f"publish.{mart}"): _sql_file(sql, base, path, name, f"publish.{mart}")
         for mart, sql in publish_raw.items()
     }
+    return transform, publish
 
-    checks = spec.get("python_checks")
-    if checks is not None:
-        if not isinstance(checks, str) or not re.match(r"^[A-Za-z_][\w.]*$", checks):
-            raise _fail(path, name, "python_checks", "expected a dotted module name")
-        if importlib.util.find_spec(checks.split(".")[0]) is None:
-            raise _fail(path, name, "python_checks", f"module {checks!r} cannot be found")
 
-    return DatasetConfig(
-        name=name,
-        description=str(spec.get("description", "")),
-        file_pattern=pattern,
-        sheet=sheet,
-        table=table,
-        primary_key=tuple(pk_raw),
-        on_invalid_rows=chosen["on_invalid_rows"],
-        extra_columns=chosen["extra_columns"],
-        encoding=str(encoding),
-        columns=columns,
-        transform=transform,
-        publish=publish,
-        python_checks=checks,
-    )
+def _python_checks(checks: Any, path: Path, name: str) -> str | None:
+    if checks is None:
+        return None
+    if not isinstance(checks, str) or not re.match(r"^[A-Za-z_][\w.]*$", checks):
+        raise _fail(path, name, "python_checks", "expected a dotted module name")
+    if importlib.util.find_spec(checks.split(".")[0]) is None:
+        raise _fail(path, name, "python_checks", f"module {checks!r} cannot be found")
+    return checks
 
 
 def _sql_file(value: Any, base: Path, path: Path, dataset: str, key: str) -> Path:
@@ -265,43 +262,17 @@ def _parse_column(dataset: str, name: str, spec: Any, path: Path) -> ColumnConfi
     for flag in ("nullable", "unique"):
         if flag in spec and not isinstance(spec[flag], bool):
             raise _fail(path, dataset, f"{key}.{flag}", "expected true or false")
-    for bound in BOUND_KEYS:
-        if bound in spec:
-            if ctype not in NUMERIC_TYPES:
-                raise _fail(path, dataset, f"{key}.{bound}", f"only numeric columns take bounds, not {ctype}")
-            if isinstance(spec[bound], bool) or not isinstance(spec[bound], (int, float)):
-                raise _fail(path, dataset, f"{key}.{bound}", "expected a number")
-    for length in LENGTH_KEYS:
-        if length in spec:
-            if ctype != "string":
-                raise _fail(path, dataset, f"{key}.{length}", "only string columns take lengths")
-            if isinstance(spec[length], bool) or not isinstance(spec[length], int) or spec[length] < 0:
-                raise _fail(path, dataset, f"{key}.{length}", "expected a whole number ≥ 0")
-    isin = spec.get("isin")
-    if isin is not None and (not isinstance(isin, list) or not isin):
-        raise _fail(path, dataset, f"{key}.isin", "expected a non-empty list of allowed values")
-    regex = spec.get("regex")
-    if regex is not None:
-        if ctype != "string":
-            raise _fail(path, dataset, f"{key}.regex", "only string columns take a regex")
-        try:
-            re.compile(regex)
-        except (re.error, TypeError) as exc:
-            raise _fail(path, dataset, f"{key}.regex", f"not a valid regular expression ({exc})") from None
+    checks: dict[str, Any] = {}
+    for check in REGISTRY:
+        if spec.get(check) is not None:
+            try:
+                checks[check] = parse_check(check, spec[check], ctype)
+            except ValueError as exc:
+                raise _fail(path, dataset, f"{key}.{check}", str(exc)) from None
     header = spec.get("header")
     if header is not None and (not isinstance(header, str) or not header.strip()):
         raise _fail(path, dataset, f"{key}.header", "expected the header text")
     return ColumnConfig(
-        name=name,
-        type=ctype,
-        nullable=spec.get("nullable", True),
-        unique=spec.get("unique", False),
-        isin=tuple(isin) if isin is not None else None,
-        regex=regex,
-        ge=spec.get("ge"), gt=spec.get("gt"), le=spec.get("le"), lt=spec.get("lt"),
-        min_length=spec.get("min_length"),
-        max_length=spec.get("max_length"),
-        header=header,
-        description=spec.get("description"),
+        name=name, type=ctype, nullable=spec.get("nullable", True), unique=spec.get("unique", False),
+        header=header, description=spec.get("description"), **checks,
     )
-

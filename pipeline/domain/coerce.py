@@ -1,20 +1,5 @@
-"""Everything the validate stage derives from a dataset's config: the typed
-in-memory frame, the pandera schema that checks it, the Arrow schema of the
-Parquet file, and the coercion of raw cells into those types.
-
-One table of types drives all of them (``PANDAS_DTYPES`` / ``ARROW_TYPES``),
-so no column list or type mapping is written twice.
-
-=========  =====================  ========================
-config     typed frame (pandas)   Parquet (Arrow)
-=========  =====================  ========================
-integer    Int64                  int64
-float      float64 (NaN = null)   float64
-string     string[pyarrow]        string
-date       datetime64[us]         date32 (midnight values)
-datetime   datetime64[us]         timestamp[us] (naive)
-boolean    boolean                bool
-=========  =====================  ========================
+"""Coercion: a column of raw cells (from ``io.landed.read_table``) into the
+column's typed values, with the cells that could not be typed.
 
 Coercion rules (``coerce_column``), chosen for what analysts deliver:
 
@@ -38,185 +23,22 @@ Coercion rules (``coerce_column``), chosen for what analysts deliver:
 
 A value that cannot be typed becomes null in the typed frame and a failure
 ``type:<type>`` carrying the original cell value; it is never an exception.
-
-Checks (``build_schema``): ``nullable``, ``unique``, ``isin``, ``regex`` (the
-whole value must match, like ``re.fullmatch``), ``ge``/``gt``/``le``/``lt``,
-``min_length``/``max_length``, and the dataset's ``primary_key`` unique within
-the file, with every row of a duplicated key reported.
-
-Python checks: a dataset's ``python_checks: some.module`` names a module with
-
-    def extend_schema(schema: pa.DataFrameSchema, period: str) -> pa.DataFrameSchema
-
-which receives the schema built from the config and returns it with its own
-checks added (typically ``schema.update_column(col, checks=[...])`` so each
-failure is reported per row against that column). Extending the schema rather
-than returning loose checks lets a module attach a check to the column it is
-about, add a DataFrame-wide check, or tighten anything else. Checks see the
-typed frame described above; a check's ``error`` text (pandera falls back
-to its ``name``) is what the error log shows as the check.
 """
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
-from pipeline.config import ColumnConfig, DatasetConfig
-from pipeline.errors import ConfigError
-
-STRING_DTYPE = pd.StringDtype("pyarrow")
-PANDAS_DTYPES: dict[str, Any] = {
-    "integer": pd.Int64Dtype(),
-    "float": np.dtype("float64"),
-    "string": STRING_DTYPE,
-    "date": np.dtype("datetime64[us]"),
-    "datetime": np.dtype("datetime64[us]"),
-    "boolean": pd.BooleanDtype(),
-}
-ARROW_TYPES: dict[str, pyarrow.DataType] = {
-    "integer": pyarrow.int64(),
-    "float": pyarrow.float64(),
-    "string": pyarrow.string(),
-    "date": pyarrow.date32(),
-    "datetime": pyarrow.timestamp("us"),
-    "boolean": pyarrow.bool_(),
-}
-EXTENSION_HOOK = "extend_schema"
-
-# pandera's own names for its built-in checks → the names the error log shows.
-CHECK_LABELS = {
-    "not_nullable": "not_nullable",
-    "field_uniqueness": "unique",
-    "multiple_fields_uniqueness": "primary_key",
-}
+from pipeline.domain.config import ColumnConfig, DatasetConfig
+from pipeline.domain.schema import STRING_DTYPE
 
 
-# --------------------------------------------------------------------------
-# Types
-# --------------------------------------------------------------------------
-def pandas_dtype(column: ColumnConfig) -> Any:
-    """The dtype a column has in the typed (validated) frame."""
-    return PANDAS_DTYPES[column.type]
-
-
-# The Parquet files' key/value metadata (written by validate, read by
-# load_stage): workbench.dataset, .period, .ingestion_id, .file_sha256, …
-METADATA_PREFIX = b"workbench."
-SHA_KEY = METADATA_PREFIX + b"file_sha256"
-
-
-def arrow_schema(dataset: DatasetConfig) -> pyarrow.Schema:
-    """The Parquet type contract of a dataset's cleaned files (no metadata).
-
-    Columns in config order; ``nullable: false`` columns are non-nullable
-    fields. There is no period column: the ``period=YYYY-MM`` folder holds it.
-    """
-    return pyarrow.schema(
-        [pyarrow.field(c.name, ARROW_TYPES[c.type], nullable=c.nullable) for c in dataset.columns.values()]
-    )
-
-
-# --------------------------------------------------------------------------
-# The pandera schema
-# --------------------------------------------------------------------------
-def build_schema(dataset: DatasetConfig, period: str) -> pa.DataFrameSchema:
-    """The pandera schema of one dataset's typed frame for one period.
-
-    Checks are derived from the config, then the dataset's ``python_checks``
-    module (if any) extends the schema; ``period`` ('YYYY-MM') is handed to it.
-    """
-    pk = tuple(dataset.primary_key)
-    columns = {}
-    for col in dataset.columns.values():
-        columns[col.name] = pa.Column(
-            pandas_dtype(col),
-            checks=column_checks(col),
-            nullable=col.nullable,
-            # A one-column key is already checked (and reported) as primary_key.
-            unique=col.unique and pk != (col.name,),
-            coerce=False,
-            required=True,
-        )
-    schema = pa.DataFrameSchema(
-        columns,
-        name=dataset.name,
-        strict=True,
-        coerce=False,
-        unique=list(pk) or None,
-        report_duplicates="all",
-    )
-    if dataset.python_checks:
-        schema = _extend(schema, dataset, period)
-    return schema
-
-
-def column_checks(col: ColumnConfig) -> list[pa.Check]:
-    """The value checks of one column; each check's name is its log label."""
-    checks: list[pa.Check] = []
-    if col.isin is not None:
-        allowed = [_typed_literal(v, col) for v in col.isin]
-        shown = ", ".join(str(v) for v in col.isin)
-        checks.append(_check(f"isin [{shown}]", lambda s, allowed=allowed: s.isin(allowed)))
-    # Values are bound as default arguments: a closure would see the last
-    # value of a reused local name.
-    if col.regex is not None:
-        checks.append(_check(f"regex {col.regex}",
-                             lambda s, pattern=col.regex: s.str.fullmatch(pattern).astype(bool)))
-    for key, symbol, op in (("ge", "≥", np.greater_equal), ("gt", ">", np.greater),
-                            ("le", "≤", np.less_equal), ("lt", "<", np.less)):
-        bound = getattr(col, key)
-        if bound is not None:
-            checks.append(_check(f"{symbol} {bound}", lambda s, op=op, bound=bound: op(s, bound)))
-    if col.min_length is not None:
-        checks.append(_check(f"min_length {col.min_length}", lambda s, n=col.min_length: s.str.len() >= n))
-    if col.max_length is not None:
-        checks.append(_check(f"max_length {col.max_length}", lambda s, n=col.max_length: s.str.len() <= n))
-    return checks
-
-
-def _check(name: str, fn: Callable[[pd.Series], pd.Series]) -> pa.Check:
-    # Vectorised checks over the column; pandera leaves nulls out of them
-    # (ignore_na) — nullability is its own check.
-    return pa.Check(fn, name=name, error=name)
-
-
-def _typed_literal(value: Any, col: ColumnConfig) -> Any:
-    """An ``isin`` value from YAML in the column's in-memory type."""
-    if col.type == "string":
-        return str(value)
-    if col.type in ("date", "datetime"):
-        return pd.Timestamp(value)
-    return value
-
-
-def _extend(schema: pa.DataFrameSchema, dataset: DatasetConfig, period: str) -> pa.DataFrameSchema:
-    where = f"dataset {dataset.name!r}, key 'python_checks'"
-    try:
-        module = importlib.import_module(dataset.python_checks or "")
-    except Exception as exc:
-        raise ConfigError(f"{where}: cannot import {dataset.python_checks!r} ({type(exc).__name__}: {exc})") from None
-    hook = getattr(module, EXTENSION_HOOK, None)
-    if not callable(hook):
-        raise ConfigError(f"{where}: module {dataset.python_checks!r} has no function "
-                          f"{EXTENSION_HOOK}(schema, period)")
-    extended = hook(schema, period)
-    if not isinstance(extended, pa.DataFrameSchema):
-        raise ConfigError(f"{where}: {dataset.python_checks}.{EXTENSION_HOOK} must return a DataFrameSchema, "
-                          f"not {type(extended).__name__}")
-    return extended
-
-
-# --------------------------------------------------------------------------
-# Coercion: raw cells → typed columns
 # --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Coerced:
@@ -484,39 +306,3 @@ def _store(out: np.ndarray, ok: np.ndarray, positions: np.ndarray, parsed: pd.Se
         return  # text with a UTC offset: the column holds naive local times
     out[positions[got]] = stamps.to_numpy().astype("datetime64[us]")
     ok[positions[got]] = True
-
-
-# --------------------------------------------------------------------------
-# Failures as text
-# --------------------------------------------------------------------------
-def value_text(value: Any) -> str | None:
-    """A failing value as the error log and messages show it."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (pd.Timestamp, np.datetime64)):
-        stamp = pd.Timestamp(value)
-        if stamp is pd.NaT:
-            return None
-        return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat(sep=" ")
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (np.integer, np.floating)):
-        return str(value.item())
-    return str(value)
-
-
-def check_label(check: str) -> str:
-    """pandera's name for a failed check → the name the error log shows."""
-    return CHECK_LABELS.get(check, check)
-
-
-__all__ = [
-    "ARROW_TYPES", "PANDAS_DTYPES", "Coerced", "arrow_schema", "build_schema", "check_label",
-    "coerce_column", "coerce_frame", "column_checks", "empty_failures", "pandas_dtype", "value_text",
-]

@@ -1,4 +1,4 @@
-"""Low-level reading of landed files: checksums, format sniffing, header rows.
+"""Landed files: where they may be, checksums, format sniffing, header rows, reading.
 
 Ingest needs only the header row, so the header readers stream: a 100 MB
 workbook is never loaded whole by them. ``read_table`` (the validate stage)
@@ -11,14 +11,33 @@ import hashlib
 import io
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.config import DatasetConfig
-from pipeline.errors import FileRefused
-from pipeline.utils.parsing import validate_headers
+from pipeline.domain.config import DatasetConfig
+from pipeline.domain.files import validate_headers
+from pipeline.errors import FileRefused, UsageError
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
+
+
+def resolve_landed_path(file_path: str | Path, settings: Settings) -> Path:
+    """The real path of ``file_path`` (relative to the working directory); it
+    must be a file inside ``landed/`` once links are resolved."""
+    given = Path(file_path)
+    if not given.exists():
+        raise UsageError(f"no such file: {file_path}")
+    real = given.resolve()
+    landed = settings.landed_dir.resolve()
+    if not real.is_relative_to(landed):
+        raise UsageError(f"{file_path}: not inside the landed folder {landed}")
+    if not real.is_file():
+        raise UsageError(f"{file_path}: not a regular file")
+    return real
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -211,7 +230,7 @@ def _header_value(kind: str, text: str) -> Any:
 # as "0219" come back as 219, and it takes about twice the bare calamine parse
 # (4.2 s vs 2.1 s on 200k rows, tests/benchmarks/bench_validate.py). Reading the raw cells with python_calamine keeps
 # every cell exactly as stored (text stays text, dates stay dates) and leaves
-# the typing to pipeline.schemas.coerce_frame, which reports what it cannot type.
+# the typing to pipeline.domain.coerce.coerce_frame, which reports what it cannot type.
 ROW_NUMBER = "row_number"
 
 

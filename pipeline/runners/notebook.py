@@ -1,6 +1,6 @@
 """Run each stage as its papermill notebook (``python -m pipeline run
---via-notebooks`` and ``reload --via-notebooks``), and the small helpers the
-stage notebooks use to show what they did.
+--via-notebooks`` and ``reload --via-notebooks``). What the notebooks
+themselves import is ``pipeline.notebook_helpers``.
 
 Where the executed notebooks go
 -------------------------------
@@ -24,8 +24,7 @@ old ``previous/`` folders whenever you like, nothing reads them.
 
 How results come back
 ---------------------
-The notebooks call the package (``ingest_file``, ``validate_ingestion``,
-``load_stage``, ``transform``, ``publish``), which logs every outcome in the
+The notebooks call the package's stages (``pipeline.stages``), which logs every outcome in the
 ``meta`` tables. The runner reads the result back from there: for ingest the
 newest ``meta.ingestion_log`` row of that file written during the notebook,
 for validate the newest ``meta.validation_log`` row of that ingestion id. No
@@ -54,37 +53,30 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
+import papermill as pm
 import sqlalchemy as sa
+import zmq
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
-from sqlalchemy.engine import Engine
 from traitlets import Dict
 from traitlets.config import Config as TraitletsConfig
 
-from pipeline import db, errors
+from pipeline import errors
 from pipeline.context import Context
+from pipeline.domain.files import parse_and_validate_filename
 from pipeline.errors import FileRefused, UsageError, WorkbenchError
-from pipeline.orchestrate import StageRunner
+from pipeline.notebook_helpers import NOTEBOOKS_DIR
+from pipeline.runners.base import STAGES
 from pipeline.settings import Settings
-from pipeline.utils.parsing import parse_and_validate_filename
+from pipeline.stages.ingest import IngestResult
+from pipeline.stages.validate import ValidationResult
+from pipeline.warehouse import runlog
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from pipeline.config import Config
-    from pipeline.ingest import IngestResult
-    from pipeline.validate import ValidationResult
-
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 KERNEL_NAME = "python3"
-STAGE_NOTEBOOKS = {
-    "ingest": "01_ingest.ipynb",
-    "validate": "02_validate.ipynb",
-    "load_stage": "03_load_stage.ipynb",
-    "transform": "04_transform.ipynb",
-    "publish": "05_publish.ipynb",
-}
+# 01_ingest.ipynb … 05_publish.ipynb
+STAGE_NOTEBOOKS = {stage: f"{i:02d}_{stage}.ipynb" for i, stage in enumerate(STAGES, 1)}
 REJECTED_DIR = "_rejected"
 PREVIOUS_DIR = "previous"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -95,8 +87,6 @@ class NotebookFailed(WorkbenchError):
 
 def check_kernel(kernel_name: str = KERNEL_NAME) -> None:
     """Refuse a kernelspec that would not run this interpreter."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
     try:
         spec = KernelSpecManager().get_kernel_spec(kernel_name)
     except NoSuchKernel:
@@ -135,8 +125,6 @@ def kernel_options(settings: Settings | None = None) -> dict[str, Any]:
     """papermill keywords that start the kernel with ``settings`` (else the
     current environment) and CurveZMQ keys when pyzmq has them, so the local
     kernel traffic is encrypted."""
-    import zmq
-
     options: dict[str, Any] = {}
     if settings is not None:
         options["workbench_env"] = {
@@ -193,12 +181,7 @@ def retire_previous_run(folder: Path) -> Path | None:
     return target
 
 
-def _max_id(engine: Engine, table: sa.Table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
-
-
-class NotebookRunner(StageRunner):
+class NotebookRunner:
     """Each stage through its notebook in ``notebooks/``, kept under ``runs/``."""
 
     def __init__(self, notebooks_dir: Path | None = None, kernel_name: str = KERNEL_NAME) -> None:
@@ -210,7 +193,7 @@ class NotebookRunner(StageRunner):
     def _start_stage(self, stage: str, folder: Path) -> None:
         """Retire the folder's previous run unless ``stage`` continues the run
         in progress there (same folder, a later stage)."""
-        index = list(STAGE_NOTEBOOKS).index(stage)
+        index = STAGES.index(stage)
         if self._last is None or self._last[0] != folder or index <= self._last[1]:
             retire_previous_run(folder)
         self._last = (folder, index)
@@ -219,8 +202,6 @@ class NotebookRunner(StageRunner):
     def execute(self, stage: str, parameters: Mapping[str, Any], folder: Path, ctx: Context) -> Path:
         """Run ``stage``'s notebook with ``parameters`` into ``folder``; raise
         the package's error when it fails. Returns the executed notebook."""
-        import papermill as pm
-
         source = self.notebooks_dir / STAGE_NOTEBOOKS[stage]
         if not source.is_file():
             raise UsageError(f"stage notebook {source} is missing; --via-notebooks needs the project's notebooks/ folder")
@@ -242,36 +223,30 @@ class NotebookRunner(StageRunner):
             raise as_package_error(exc, output) from None
         return output
 
-    def _execute_logged(self, stage: str, parameters: dict, folder: Path, ctx: Context,
+    def _execute_logged(self, stage: str, parameters: dict[str, Any], folder: Path, ctx: Context,
                         log: sa.Table, match: Any) -> tuple[Any, WorkbenchError | None]:
         """Run a stage notebook that logs a row in ``log``; the newest matching
         row it wrote (or None) and the notebook's failure (or None)."""
-        before = _max_id(ctx.engine, log)
+        before = runlog.max_id(ctx.engine, log)
         failure: WorkbenchError | None = None
         try:
             self.execute(stage, parameters, folder, ctx)
         except WorkbenchError as exc:
             failure = exc
-        with ctx.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(log).where(log.c.id > before, match).order_by(log.c.id.desc()).limit(1)
-            ).first()
-        return row, failure
+        return runlog.newest_since(ctx.engine, log, before, match), failure
 
     def _period_folder(self, ctx: Context, dataset: str, period: str) -> Path:
         return ctx.settings.runs_dir / dataset / period
 
     # -- the stages ----------------------------------------------------------
     def ingest(self, path: Path, ctx: Context) -> IngestResult:
-        from pipeline.ingest import IngestResult
-
         path = Path(path).absolute()
         try:
             parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
             folder = self._period_folder(ctx, parsed.dataset, parsed.period)
         except FileRefused:
             folder = ctx.settings.runs_dir / REJECTED_DIR / path.name
-        log = db.ingestion_log
+        log = runlog.ingestion_log
         row, failure = self._execute_logged("ingest", {"file_path": str(path)}, folder, ctx,
                                             log, log.c.file_path == str(path.resolve()))
         # A rejected file is logged and its notebook fails on purpose: hand
@@ -286,13 +261,10 @@ class NotebookRunner(StageRunner):
         )
 
     def validate(self, ingestion_id: int, ctx: Context) -> ValidationResult:
-        from pipeline.validate import ValidationResult
-
-        il, vl = db.ingestion_log, db.validation_log
-        with ctx.engine.connect() as conn:
-            ingested = conn.execute(sa.select(il.c.dataset, il.c.period).where(il.c.id == ingestion_id)).first()
-        if ingested is not None and ingested.dataset and ingested.period:
-            folder = self._period_folder(ctx, ingested.dataset, ingested.period)
+        vl = runlog.validation_log
+        ingested = runlog.ingestion_period(ctx.engine, ingestion_id)
+        if ingested is not None:
+            folder = self._period_folder(ctx, *ingested)
         else:  # validate itself reports the unknown id
             folder = ctx.settings.runs_dir / REJECTED_DIR / f"ingestion-{ingestion_id}"
         row, failure = self._execute_logged("validate", {"ingestion_id": int(ingestion_id)}, folder, ctx,
@@ -315,117 +287,3 @@ class NotebookRunner(StageRunner):
     def publish(self, dataset: str, period: str, ctx: Context) -> None:
         self.execute("publish", {"period": period, "dataset": dataset},
                      self._period_folder(ctx, dataset, period), ctx)
-
-
-# --------------------------------------------------------------------------
-# What the stage notebooks show (display only; the stages are the package's)
-# --------------------------------------------------------------------------
-def project_root_as_cwd() -> Path:
-    """Make the project root the working directory when the kernel was
-    started in this project's ``notebooks/`` folder (Jupyter and nbval start
-    kernels in the notebook's folder), so the settings' relative defaults
-    (``./data``, ``./datasets_config.yml``) mean the same as on the command
-    line. Anywhere else (papermill, the runner) nothing changes."""
-    if Path.cwd().resolve() == NOTEBOOKS_DIR:
-        os.chdir(NOTEBOOKS_DIR.parent)
-    return Path.cwd()
-
-
-LOGS = {"ingestion_log": db.ingestion_log, "validation_log": db.validation_log, "load_log": db.load_log}
-
-
-def log_rows(engine: Engine, log: str, *ids: int) -> pd.DataFrame:
-    """Rows of a ``meta`` log by id, as a DataFrame (what a stage wrote)."""
-    import pandas as pd
-
-    table = LOGS[log]
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(table).where(table.c.id.in_(ids)).order_by(table.c.id)).all()
-    return pd.DataFrame([dict(r._mapping) for r in rows], columns=list(table.c.keys()))
-
-
-def log_history(engine: Engine, log: str, dataset: str, period: str, limit: int = 5,
-                **where: Any) -> pd.DataFrame:
-    """The newest ``limit`` rows of a log for one dataset and period."""
-    import pandas as pd
-
-    table = LOGS[log]
-    query = sa.select(table).where(table.c.dataset == dataset, table.c.period == period,
-                                   *(table.c[k] == v for k, v in where.items()))
-    with engine.connect() as conn:
-        rows = conn.execute(query.order_by(table.c.id.desc()).limit(limit)).all()
-    return pd.DataFrame([dict(r._mapping) for r in rows], columns=list(table.c.keys()))
-
-
-def tables_written(config: Config, dataset: str, step: str) -> list[str]:
-    """The ``schema.table`` names ``step`` replaces a period of."""
-    ds = config.dataset(dataset)
-    if step == "load_stage":
-        return [f"stage.{ds.table}"]
-    if step == "transform":
-        return [f"core.{ds.table}"]
-    from pipeline.publish import mart_names
-
-    return [f"mart.{name}" for name in mart_names(ds)]
-
-
-def row_counts(engine: Engine, tables: list[str]) -> dict[tuple[str, str], int]:
-    """Rows per (table, period) of ``schema.table`` names (absent tables: none)."""
-    from pipeline.status import period_counts
-
-    out: dict[tuple[str, str], int] = {}
-    with engine.connect() as conn:
-        for name in tables:
-            schema, table = name.split(".", 1)
-            out.update({(name, p): n for p, n in period_counts(conn, schema, table).items()})
-    return out
-
-
-def count_changes(before: Mapping[tuple[str, str], int], after: Mapping[tuple[str, str], int],
-                  period: str) -> pd.DataFrame:
-    """Rows per table and period before and after a stage, and the change;
-    ``loaded`` marks the stage's period (every other one should not move)."""
-    import pandas as pd
-
-    keys = sorted(set(before) | set(after))
-    frame = pd.DataFrame(
-        [(t, p, before.get((t, p), 0), after.get((t, p), 0)) for t, p in keys],
-        columns=["table", "period", "rows_before", "rows_after"],
-    )
-    frame["change"] = frame["rows_after"] - frame["rows_before"]
-    frame["loaded"] = frame["period"] == period
-    return frame
-
-
-def parquet_rows(path: str | Path | None) -> int | None:
-    """Rows of a Parquet file, None when there is none."""
-    import pyarrow.parquet as pq
-
-    if path is None or not Path(path).is_file():
-        return None
-    return pq.ParquetFile(path).metadata.num_rows
-
-
-def validation_errors(engine: Engine, validation_id: int, limit: int = 1000) -> pd.DataFrame:
-    """The failing cells a validation logged, in row order."""
-    import pandas as pd
-
-    t = db.validation_errors
-    query = (sa.select(t.c.row_number, t.c.column, t.c.check, t.c.value)
-             .where(t.c.validation_id == validation_id).order_by(t.c.row_number, t.c.id).limit(limit))
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return pd.DataFrame([tuple(r) for r in rows], columns=["row_number", "column", "check", "value"])
-
-
-def sample_rows(engine: Engine, table: str, period: str, n: int = 5) -> pd.DataFrame:
-    """The first ``n`` rows of one period of ``schema.table``."""
-    import pandas as pd
-
-    schema, name = table.split(".", 1)
-    with engine.connect() as conn:
-        if not db.table_exists(conn, schema, name):
-            return pd.DataFrame()
-        t = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
-        rows = conn.execute(sa.select(t).where(t.c[db.PERIOD_COLUMN] == period).limit(n)).all()
-    return pd.DataFrame([dict(r._mapping) for r in rows], columns=list(t.c.keys()))

@@ -2,7 +2,6 @@
 turning its result into Arrow, typed the same on PostgreSQL and SQLite."""
 from __future__ import annotations
 
-import calendar
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -10,20 +9,9 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pipeline import db
-from pipeline.config import Config
-
-
-def period_params(period: str) -> dict[str, Any]:
-    """Bound parameters every period query may use."""
-    year, month = map(int, period.split("-"))
-    last = calendar.monthrange(year, month)[1]
-    return {
-        "period": period,
-        "period_start": f"{period}-01",
-        "period_end": f"{period}-{last:02d}",
-        "period_end_key": year * 10_000 + month * 100 + last,
-    }
+from pipeline.domain.config import Config
+from pipeline.domain.period import PERIOD_COLUMN, Period
+from pipeline.domain.schema import arrow_schema
 
 
 def read_sql_file(path: Path) -> sa.TextClause:
@@ -33,8 +21,6 @@ def read_sql_file(path: Path) -> sa.TextClause:
 def known_types(config: Config) -> dict[str, pa.DataType]:
     """Arrow types of the config's columns, by name, so a query result gets
     dates and booleans back even where SQLite returns them as text or 0/1."""
-    from pipeline.schemas import arrow_schema
-
     types: dict[str, pa.DataType] = {}
     for dataset in config.datasets.values():
         for field in arrow_schema(dataset):
@@ -58,33 +44,10 @@ def query_period(conn: Connection, statement: sa.Executable, period: str,
     """Run ``statement`` for ``period`` on ``conn``; the result as an Arrow
     table without ``_data_period`` (the writer adds the period itself)."""
     wanted = set(statement.compile(dialect=conn.dialect).params)
-    params = {k: v for k, v in period_params(period).items() if k in wanted}
+    params = {k: v for k, v in Period.of(period).params().items() if k in wanted}
     result = conn.execute(statement, params)
-    names = [n for n in result.keys() if n != db.PERIOD_COLUMN]
+    names = [n for n in result.keys() if n != PERIOD_COLUMN]
     positions = {name: i for i, name in enumerate(result.keys())}
     rows = result.fetchall()
     arrays = [_column([row[positions[n]] for row in rows], types.get(n)) for n in names]
     return pa.table(arrays, names=names) if names else pa.table({})
-
-
-def derived_table(schema: str, name: str, arrow: pa.Schema, key: tuple[str, ...] = ()) -> sa.Table:
-    """A core/mart table for a query result: its columns plus the indexed period."""
-    columns = [sa.Column(f.name, sql_type(f.type)) for f in arrow]
-    table = sa.Table(name, sa.MetaData(), *columns, db.period_column(), schema=schema)
-    # The key's unique index only where the result still carries the whole key.
-    db.add_period_indexes(table, key if set(key) <= set(arrow.names) else ())
-    return table
-
-
-def sql_type(arrow_type: pa.DataType) -> sa.types.TypeEngine:
-    if pa.types.is_integer(arrow_type):
-        return sa.BigInteger()
-    if pa.types.is_floating(arrow_type):
-        return sa.Double()
-    if pa.types.is_boolean(arrow_type):
-        return sa.Boolean()
-    if pa.types.is_date(arrow_type):
-        return sa.Date()
-    if pa.types.is_timestamp(arrow_type):
-        return sa.DateTime()
-    return sa.Text()

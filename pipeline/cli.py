@@ -1,4 +1,4 @@
-"""The thin shell every stage's ``main()`` shares: argument parsing that
+"""The thin shell every command's ``main()`` shares: argument parsing that
 reports usage errors as one line, and the mapping of the project's errors to
 one stderr line and an exit status (SPEC §6)."""
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from typing import Callable, Collection, Sequence
+from typing import Callable, Protocol, Sequence
 
-from pipeline.errors import UsageError, WorkbenchError
+from pipeline.errors import UsageError, WorkbenchError, unexpected
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,19 +45,17 @@ def run(p: argparse.ArgumentParser, argv: Sequence[str] | None,
     except Exception as exc:  # the one place that turns surprises into one line
         if debug:
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"error: unexpected {type(exc).__name__}: {first} (run with --debug for details)",
-              file=sys.stderr)
+        print(f"error: {unexpected(exc)} (run with --debug for details)", file=sys.stderr)
         return 1
 
 
-def format_table(heads: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int] = ()) -> list[str]:
-    """A plain-text table for the terminal: a head line, a rule, the rows;
-    columns at the positions in ``right`` (numbers) are right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(heads)]
+class Replaced(Protocol):
+    table: str
+    period: str
+    rows_deleted: int
+    rows_inserted: int
 
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if i in right else v.ljust(w)
-                         for i, (v, w) in enumerate(zip(values, widths))).rstrip()
 
-    return [line(heads), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+def replaced_line(r: Replaced) -> str:
+    """What a transform or publish of one table did, as one line."""
+    return f"{r.table} period {r.period}: {r.rows_deleted} rows deleted, {r.rows_inserted} inserted"

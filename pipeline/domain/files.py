@@ -5,41 +5,16 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from pipeline.config import DatasetConfig
-from pipeline.errors import FileRefused, UsageError
+from pipeline.domain.config import DatasetConfig
+from pipeline.domain.period import check_month, normalise_period
+from pipeline.errors import FileRefused
 
-PERIOD_RE = re.compile(r"^(\d{4})-?(\d{2})$")
-CLI_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 @dataclass(frozen=True)
 class ParsedFileName:
     dataset: str
     period: str  # always YYYY-MM
-
-
-def _check_month(year: str, month: str, shown: str) -> str:
-    if not 1 <= int(month) <= 12:
-        raise FileRefused(f"invalid period {shown!r}: the month must be 01–12")
-    if int(year) < 1:
-        raise FileRefused(f"invalid period {shown!r}: the year must be 0001 or later")
-    return f"{year}-{month}"
-
-
-def normalise_period(text: str) -> str:
-    """``YYYY-MM`` or ``YYYYMM`` → ``YYYY-MM``; anything else is refused."""
-    match = PERIOD_RE.match(text)
-    if not match:
-        raise FileRefused(f"invalid period {text!r}: expected YYYY-MM or YYYYMM")
-    return _check_month(match.group(1), match.group(2), text)
-
-
-def parse_cli_period(text: str) -> str:
-    """A ``--period`` argument: ``YYYY-MM`` only, month 01–12 (a usage error otherwise)."""
-    match = CLI_PERIOD_RE.match(text or "")
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
-        raise UsageError(f"invalid --period {text!r}: expected YYYY-MM with a month 01–12")
-    return text
 
 
 def parse_and_validate_filename(
@@ -68,7 +43,7 @@ def parse_and_validate_filename(
         if not (re.fullmatch(r"\d{4}", year) and re.fullmatch(r"\d{1,2}", month)):
             raise FileRefused(f"{file_name}: invalid period year={year!r} month={month!r}")
         try:
-            period = _check_month(year, month.zfill(2), f"{year}-{month.zfill(2)}")
+            period = check_month(year, month.zfill(2), f"{year}-{month.zfill(2)}")
         except FileRefused as exc:
             raise FileRefused(f"{file_name}: {exc}") from None
     return ParsedFileName(dataset=ds.name, period=period)

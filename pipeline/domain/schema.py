@@ -1,0 +1,146 @@
+"""Everything the validate stage derives from a dataset's config: the typed
+in-memory frame's dtypes, the pandera schema that checks it and the Arrow
+schema of the Parquet file (the coercion of raw cells into those types is
+``domain.coerce``).
+
+One table of types drives all of them (``PANDAS_DTYPES`` / ``ARROW_TYPES``),
+so no column list or type mapping is written twice.
+
+=========  =====================  ========================
+config     typed frame (pandas)   Parquet (Arrow)
+=========  =====================  ========================
+integer    Int64                  int64
+float      float64 (NaN = null)   float64
+string     string[pyarrow]        string
+date       datetime64[us]         date32 (midnight values)
+datetime   datetime64[us]         timestamp[us] (naive)
+boolean    boolean                bool
+=========  =====================  ========================
+
+Checks (``build_schema``): ``nullable``, ``unique``, ``isin``, ``regex`` (the
+whole value must match, like ``re.fullmatch``), ``ge``/``gt``/``le``/``lt``,
+``min_length``/``max_length``, and the dataset's ``primary_key`` unique within
+the file, with every row of a duplicated key reported.
+
+Python checks: a dataset's ``python_checks: some.module`` names a module with
+
+    def extend_schema(schema: pa.DataFrameSchema, period: str) -> pa.DataFrameSchema
+
+which receives the schema built from the config and returns it with its own
+checks added (typically ``schema.update_column(col, checks=[...])`` so each
+failure is reported per row against that column). Extending the schema rather
+than returning loose checks lets a module attach a check to the column it is
+about, add a DataFrame-wide check, or tighten anything else. Checks see the
+typed frame described above; a check's ``error`` text (pandera falls back
+to its ``name``) is what the error log shows as the check.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow
+
+from pipeline.domain.checks import value_checks
+from pipeline.domain.config import ColumnConfig, DatasetConfig
+from pipeline.errors import ConfigError
+
+STRING_DTYPE = pd.StringDtype("pyarrow")
+PANDAS_DTYPES: dict[str, Any] = {
+    "integer": pd.Int64Dtype(),
+    "float": np.dtype("float64"),
+    "string": STRING_DTYPE,
+    "date": np.dtype("datetime64[us]"),
+    "datetime": np.dtype("datetime64[us]"),
+    "boolean": pd.BooleanDtype(),
+}
+ARROW_TYPES: dict[str, pyarrow.DataType] = {
+    "integer": pyarrow.int64(),
+    "float": pyarrow.float64(),
+    "string": pyarrow.string(),
+    "date": pyarrow.date32(),
+    "datetime": pyarrow.timestamp("us"),
+    "boolean": pyarrow.bool_(),
+}
+EXTENSION_HOOK = "extend_schema"
+
+# --------------------------------------------------------------------------
+# Types
+# --------------------------------------------------------------------------
+def pandas_dtype(column: ColumnConfig) -> Any:
+    """The dtype a column has in the typed (validated) frame."""
+    return PANDAS_DTYPES[column.type]
+
+
+def arrow_schema(dataset: DatasetConfig) -> pyarrow.Schema:
+    """The Parquet type contract of a dataset's cleaned files (no metadata).
+
+    Columns in config order; ``nullable: false`` columns are non-nullable
+    fields. There is no period column: the ``period=YYYY-MM`` folder holds it.
+    """
+    return pyarrow.schema(
+        [pyarrow.field(c.name, ARROW_TYPES[c.type], nullable=c.nullable) for c in dataset.columns.values()]
+    )
+
+
+# --------------------------------------------------------------------------
+# The pandera schema
+# --------------------------------------------------------------------------
+def build_schema(dataset: DatasetConfig, period: str) -> pa.DataFrameSchema:
+    """The pandera schema of one dataset's typed frame for one period.
+
+    Checks are derived from the config, then the dataset's ``python_checks``
+    module (if any) extends the schema; ``period`` ('YYYY-MM') is handed to it.
+    """
+    pk = tuple(dataset.primary_key)
+    columns = {}
+    for col in dataset.columns.values():
+        columns[col.name] = pa.Column(
+            pandas_dtype(col),
+            checks=column_checks(col),
+            nullable=col.nullable,
+            # A one-column key is already checked (and reported) as primary_key.
+            unique=col.unique and pk != (col.name,),
+            coerce=False,
+            required=True,
+        )
+    schema = pa.DataFrameSchema(
+        columns,
+        name=dataset.name,
+        strict=True,
+        coerce=False,
+        unique=list(pk) or None,
+        report_duplicates="all",
+    )
+    if dataset.python_checks:
+        schema = _extend(schema, dataset, period)
+    return schema
+
+
+def column_checks(col: ColumnConfig) -> list[pa.Check]:
+    """The value checks of one column (domain.checks); each check's name is its log label.
+
+    Vectorised over the column; pandera leaves nulls out of them (ignore_na):
+    nullability is its own check.
+    """
+    return [pa.Check(fn, name=label, error=label) for label, fn in value_checks(col.type, col.checks)]
+
+
+def _extend(schema: pa.DataFrameSchema, dataset: DatasetConfig, period: str) -> pa.DataFrameSchema:
+    where = f"dataset {dataset.name!r}, key 'python_checks'"
+    try:
+        module = importlib.import_module(dataset.python_checks or "")
+    except Exception as exc:
+        raise ConfigError(f"{where}: cannot import {dataset.python_checks!r} ({type(exc).__name__}: {exc})") from None
+    hook = getattr(module, EXTENSION_HOOK, None)
+    if not callable(hook):
+        raise ConfigError(f"{where}: module {dataset.python_checks!r} has no function "
+                          f"{EXTENSION_HOOK}(schema, period)")
+    extended = hook(schema, period)
+    if not isinstance(extended, pa.DataFrameSchema):
+        raise ConfigError(f"{where}: {dataset.python_checks}.{EXTENSION_HOOK} must return a DataFrameSchema, "
+                          f"not {type(extended).__name__}")
+    return extended

@@ -1,0 +1,123 @@
+"""The cleaned Parquet files: where they live, how they are written (atomically,
+with exactly the dataset's Arrow types) and how a file is checked and read
+back for a load.
+
+``<data>/stage/cleaned/<dataset>/period=<YYYY-MM>/part-0.parquet``: no period
+column in the file (the folder supplies it when the dataset folder is read),
+zstd-compressed, with ``workbench.*`` key/value metadata naming the dataset,
+period, ingestion, file sha256 and validation.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.domain.config import DatasetConfig
+from pipeline.domain.schema import arrow_schema
+from pipeline.errors import FileRefused, UsageError
+from pipeline.settings import Settings
+from pipeline.domain.period import PERIOD_COLUMN
+
+PARQUET_NAME = "part-0.parquet"
+BATCH_ROWS = 100_000
+# The files' key/value metadata (written by validate, read by load_stage):
+# workbench.dataset, .period, .ingestion_id, .file_sha256, .validation_id
+METADATA_PREFIX = b"workbench."
+SHA_KEY = METADATA_PREFIX + b"file_sha256"
+
+
+def parquet_path_for(settings: Settings, dataset: str, period: str) -> Path:
+    """Where the cleaned Parquet of one dataset and period lives."""
+    return settings.cleaned_dir / dataset / f"period={period}" / PARQUET_NAME
+
+
+def write_parquet(frame: pd.DataFrame, dataset: DatasetConfig, path: Path, metadata: dict[str, str]) -> None:
+    """Write ``frame`` with exactly the dataset's Arrow types, atomically.
+
+    ``metadata`` keys are stored as ``workbench.<key>`` in the schema metadata.
+    """
+    schema = arrow_schema(dataset)
+    table = pa.Table.from_pandas(frame[list(dataset.columns)], schema=schema, preserve_index=False)
+    # Only our own metadata: the file's contract is the Arrow schema, not
+    # pandas' description of the frame it came from.
+    table = table.replace_schema_metadata({METADATA_PREFIX + k.encode(): v.encode() for k, v in metadata.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Hidden name in the same folder: os.replace is atomic only within one
+    # file system, and pyarrow/pandas skip dot-files when reading the folder.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _compatible(source: pa.DataType, target: pa.DataType) -> bool:
+    """Types a Parquet column may have for a config type (safe casts only)."""
+    if source.equals(target) or pa.types.is_null(source):
+        return True
+    if pa.types.is_integer(target):
+        return pa.types.is_integer(source)
+    if pa.types.is_floating(target):
+        return pa.types.is_integer(source) or pa.types.is_floating(source)
+    if pa.types.is_string(target):
+        return pa.types.is_string(source) or pa.types.is_large_string(source)
+    if pa.types.is_date(target):
+        return pa.types.is_date(source)
+    if pa.types.is_timestamp(target):
+        return pa.types.is_timestamp(source) and source.tz is None
+    return False
+
+
+def open_parquet(path: Path, dataset: DatasetConfig, period: str) -> pq.ParquetFile:
+    """Check the file against the dataset before the database is touched."""
+    if not path.is_file():
+        raise UsageError(f"no such Parquet file: {path}")
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise FileRefused(f"{path.name}: not a readable Parquet file ({exc})") from None
+    schema = parquet.schema_arrow
+    target = arrow_schema(dataset)
+    missing = [name for name in target.names if name not in schema.names]
+    if missing:
+        raise FileRefused(f"{path}: missing column{'s' if len(missing) > 1 else ''} "
+                          f"{', '.join(missing)} of dataset {dataset.name!r}")
+    for field in target:
+        source = schema.field(field.name).type
+        if not _compatible(source, field.type):
+            raise FileRefused(f"{path}: column {field.name!r} is {source}, dataset {dataset.name!r} "
+                              f"needs {field.type}")
+    if PERIOD_COLUMN in schema.names:
+        periods = pc.unique(parquet.read(columns=[PERIOD_COLUMN]).column(0)).to_pylist()
+        wrong = sorted(str(p) for p in periods if p != period)
+        if wrong:
+            raise FileRefused(f"{path}: its {PERIOD_COLUMN} holds {wrong[0]!r}, not the --period {period}")
+    return parquet
+
+
+def parquet_batches(parquet: pq.ParquetFile, target: pa.Schema) -> Iterator[pa.RecordBatch]:
+    # NOT NULL is the table's to enforce, inside the transaction: a cast to
+    # non-nullable fields would fail half-way through with a vaguer message.
+    target = pa.schema([field.with_nullable(True) for field in target])
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=target.names):
+        yield from pa.Table.from_batches([batch]).select(target.names).cast(target).to_batches()
+
+
+
+
+def file_sha256_of(parquet: pq.ParquetFile) -> str | None:
+    """The landed file's sha256 that validate recorded in the Parquet metadata."""
+    sha = (parquet.schema_arrow.metadata or {}).get(SHA_KEY)
+    return sha.decode() if sha else None

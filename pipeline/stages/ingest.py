@@ -1,0 +1,66 @@
+"""Stage 1 — ingest: check a landed file's name and header row in place and
+log the attempt in ``meta.ingestion_log``. Nothing is copied."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from pipeline.context import Context
+from pipeline.domain.config import Config, DatasetConfig
+from pipeline.domain.files import parse_and_validate_filename, validate_headers
+from pipeline.errors import FileRefused
+from pipeline.io.landed import file_sha256, read_header_row, resolve_landed_path
+from pipeline.settings import Settings
+from pipeline.warehouse import runlog
+from pipeline.warehouse.runlog import IngestStatus
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    ingestion_id: int
+    status: str
+    file_name: str
+    dataset: str | None
+    period: str | None
+    error: str | None
+    file_sha256: str | None
+
+
+def check_headers(path: Path, dataset: DatasetConfig) -> dict[str, int]:
+    """The header row maps onto the dataset's columns, or FileRefused naming the file."""
+    try:
+        return validate_headers(read_header_row(path, dataset), dataset)
+    except FileRefused as exc:
+        text = str(exc)
+        raise FileRefused(text if text.startswith(path.name) else f"{path.name}: {text}") from None
+
+
+def ingest(ctx: Context, file_path: str | Path) -> IngestResult:
+    """Check one landed file and log the attempt, accepted or rejected."""
+    path = resolve_landed_path(file_path, ctx.settings)
+    dataset = period = sha = error = None
+    size = None
+    status = IngestStatus.ACCEPTED
+    try:
+        size = path.stat().st_size
+        sha = file_sha256(path)
+        parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
+        dataset, period = parsed.dataset, parsed.period
+        check_headers(path, ctx.config.dataset(dataset))
+    except FileRefused as exc:
+        status, error = IngestStatus.REJECTED, str(exc)
+    except OSError as exc:
+        status, error = IngestStatus.REJECTED, f"{path.name}: cannot read the file ({exc.strerror or exc})"
+    ingestion_id = runlog.log_ingestion(
+        ctx.engine, dataset=dataset, period=period, file_name=path.name, file_path=str(path),
+        file_size=size, file_sha256=sha, status=status, error=error,
+    )
+    return IngestResult(ingestion_id, status, path.name, dataset, period, error, sha)
+
+
+def ingest_file(file_path: str | Path, *, settings: Settings | None = None, config: Config | None = None,
+                engine: Engine | None = None) -> IngestResult:
+    """:func:`ingest` for a caller holding the parts of a context, or none."""
+    return ingest(Context(settings, config, engine), file_path)

@@ -1,0 +1,50 @@
+"""Stage 4 — transform: rebuild one period of ``core.<table>`` from
+``stage.<table>``, with the dataset's transform SQL (or a mirror of the stage
+period when it has none)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pipeline.context import Context
+from pipeline.domain.config import Config
+from pipeline.domain.period import PERIOD_COLUMN, parse_cli_period
+from pipeline.settings import Settings
+from pipeline.warehouse.query import known_types, read_sql_file
+from pipeline.warehouse.replace import (
+    LoadResult,
+    ensure_table_once,
+    failures_logged,
+    rebuild_period,
+    require_loaded,
+)
+from pipeline.warehouse.runlog import Step
+from pipeline.warehouse.tables import stage_table
+
+
+def transform_period(ctx: Context, dataset_name: str, period: str) -> LoadResult:
+    config, dataset = ctx.config, ctx.config.dataset(dataset_name)
+    period = parse_cli_period(period)
+    engine = ctx.engine
+    source = f"stage.{dataset.table}"
+    with failures_logged(engine, step=Step.TRANSFORM, dataset=dataset.name, period=period, source=source):
+        require_loaded(engine, Step.LOAD_STAGE, dataset.name, period,
+                       f"python -m pipeline reload --dataset {dataset.name} --period {period}")
+        # A transform may join other datasets' stage tables (benefit payments
+        # join citizens); make sure each exists, if empty, so the SQL always runs.
+        for other in config.datasets.values():
+            ensure_table_once(engine, stage_table(other))
+        stage = stage_table(dataset)
+        if dataset.transform is not None:
+            statement: sa.Executable = read_sql_file(dataset.transform)
+        else:
+            statement = sa.select(stage).where(stage.c[PERIOD_COLUMN] == sa.bindparam("period"))
+        return rebuild_period(engine, source=stage, target=("core", dataset.table), statement=statement,
+                              period=period, types=known_types(config), step=Step.TRANSFORM,
+                              dataset=dataset.name, key=dataset.primary_key)
+
+
+def transform(dataset_name: str, period: str, *, settings: Settings | None = None, config: Config | None = None,
+              engine: Engine | None = None) -> LoadResult:
+    """:func:`transform_period` for a caller holding the parts of a context, or none."""
+    return transform_period(Context(settings, config, engine), dataset_name, period)

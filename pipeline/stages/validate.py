@@ -1,0 +1,161 @@
+"""Stage 2 — validate: read an ingested file, type and check every row against
+the dataset's schema, write the typed Parquet file and log the outcome.
+
+``python -m pipeline.validate --file-id ID`` (ID from ``meta.ingestion_log``)
+writes ``<data>/stage/cleaned/<dataset>/period=<YYYY-MM>/part-0.parquet`` and
+prints its path alone on the last stdout line.
+
+How it behaves, and why:
+
+- **Same bytes.** The file is read once; those bytes are hashed and compared
+  with the sha256 logged at ingest, and the same bytes are parsed. A file that
+  changed (or vanished) since ingest is refused ("file changed since ingest"):
+  ingest it again so the log tells the truth about what was loaded.
+- **Typing** of cells (blanks and white space, whole numbers, date and
+  boolean spellings) is ``pipeline.domain.coerce``' job; see its docstring.
+- **Row numbers** are the analyst's: header = row 1, first data row = 2, for
+  xlsx (exact even with leading blank rows, read from the cell coordinates)
+  and csv (the text line a record starts on). Fully blank rows are skipped and
+  not counted; their numbers are not reused.
+- **Invalid rows** (the rules are ``domain.validation.decide``). Every
+  failing cell is found (pandera ``lazy=True``), at most 1,000 are logged in ``meta.validation_errors`` (ordered by row), and
+  ``rows_invalid`` counts distinct rows. ``on_invalid_rows: reject`` writes no
+  Parquet and fails with one line summarising the first failures;
+  ``drop`` writes the valid rows and passes. Every row of a duplicated primary
+  key is invalid, so ``drop`` drops them all (we cannot tell which is right).
+  A ``drop`` that would leave no row at all fails instead: loading it would
+  empty the period.
+- **Empty sheet** (a header row but no data rows): refused, logged as
+  failed with 0 rows. Loading it would replace the period's rows in
+  ``stage`` with nothing, which is far more often a broken export than a
+  real month; an empty month is a rare decision a person should take
+  explicitly, not a file that slips through.
+- **Atomic file.** The Parquet is written to a hidden temporary name beside
+  the target (readers of the folder ignore dot-files), fsynced and renamed
+  over ``part-0.parquet``; a failed validation never touches an earlier file.
+  Its types are exactly ``domain.schema.arrow_schema(dataset)``, zstd-compressed,
+  without a period column (``period=YYYY-MM`` in the path supplies it when the
+  dataset folder is read), with ``workbench.*`` key/value metadata naming the
+  dataset, period, ingestion, file sha256 and validation.
+- **Log.** A ``running`` row is inserted in ``meta.validation_log`` at start
+  and always finished as ``passed`` or ``failed`` — also when something
+  unexpected breaks, before the error propagates.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from pipeline.context import Context
+from pipeline.domain.config import Config
+from pipeline.domain.validation import Decision, check_frame, decide, empty_file_error
+from pipeline.errors import FileRefused, WorkbenchError, unexpected
+from pipeline.io.landed import read_table
+from pipeline.io.parquet import parquet_path_for, write_parquet
+from pipeline.settings import Settings
+from pipeline.warehouse import runlog
+from pipeline.warehouse.runlog import Ingestion, ValidationStatus
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    validation_id: int
+    ingestion_id: int
+    dataset: str
+    period: str
+    status: str                 # 'passed' | 'failed'
+    rows_total: int | None      # None when the file could not be read at all
+    rows_valid: int | None
+    rows_invalid: int | None
+    parquet_path: Path | None   # set only when a Parquet file was written
+    error: str | None
+
+
+class _Run:
+    """One validation in progress: its log row, finished exactly once."""
+
+    def __init__(self, ctx: Context, ingestion: Ingestion) -> None:
+        self.ctx, self.ingestion = ctx, ingestion
+        self.id = runlog.start_validation(ctx.engine, ingestion)
+
+    def finish(self, status: str, *, error: str | None = None, counts: tuple[Any, Any, Any] = (None, None, None),
+               parquet: Path | None = None, failures: pd.DataFrame | None = None) -> ValidationResult:
+        runlog.finish_validation(self.ctx.engine, self.id, status=status, counts=counts, parquet=parquet,
+                                 error=error, failures=failures)
+        i = self.ingestion
+        return ValidationResult(self.id, i.id, i.dataset, i.period, status, *counts, parquet, error)
+
+
+def validate(ctx: Context, ingestion_id: int) -> ValidationResult:
+    """Validate the file of one accepted ingestion and log the outcome.
+
+    Returns the result, passed or failed; a refused file or invalid rows are
+    a ``failed`` result (with ``error`` the one-line reason), not an
+    exception. Raises UsageError for an unknown or rejected ingestion (nothing
+    is logged then).
+    """
+    ingestion = runlog.accepted_ingestion(ctx.engine, ingestion_id)
+    dataset = ctx.config.dataset(ingestion.dataset)
+    run = _Run(ctx, ingestion)
+    try:
+        data = _read_unchanged(ingestion)
+        raw, _reader = read_table(ingestion.file_path, dataset, data=data)
+        del data
+        if raw.empty:
+            return run.finish(ValidationStatus.FAILED, counts=(0, 0, 0), error=empty_file_error(ingestion.file_name))
+        typed, failures = check_frame(raw, dataset, ingestion.period)
+        del raw
+        decision = decide(typed, failures, dataset, ingestion.file_name, run.id)
+        return _conclude(run, decision)
+    except FileRefused as exc:
+        return run.finish(ValidationStatus.FAILED, error=str(exc))
+    except WorkbenchError as exc:  # e.g. a python_checks module the config names is broken
+        run.finish(ValidationStatus.FAILED, error=str(exc))
+        raise
+    except BaseException as exc:
+        # Never leave a 'running' row behind; the CLI still reports the surprise.
+        run.finish(ValidationStatus.FAILED, error=unexpected(exc)[:2000])
+        raise
+
+
+def _conclude(run: _Run, decision: Decision) -> ValidationResult:
+    if not decision.passed or decision.rows is None:
+        return run.finish(ValidationStatus.FAILED, error=decision.error, counts=decision.counts,
+                          failures=decision.failures)
+    i = run.ingestion
+    path = parquet_path_for(run.ctx.settings, i.dataset, i.period)
+    write_parquet(decision.rows, run.ctx.config.dataset(i.dataset), path, {
+        "dataset": i.dataset, "period": i.period, "ingestion_id": str(i.id),
+        "file_sha256": i.file_sha256, "validation_id": str(run.id),
+    })
+    return run.finish(ValidationStatus.PASSED, counts=decision.counts, parquet=path, failures=decision.failures)
+
+
+def _read_unchanged(ingestion: Ingestion) -> bytes:
+    """The file's bytes, provided they are still the ones ingest logged."""
+    try:
+        data = ingestion.file_path.read_bytes()
+    except FileNotFoundError:
+        raise FileRefused(f"{ingestion.file_name}: the file no longer exists at {ingestion.file_path} "
+                          f"(ingestion {ingestion.id}); land and ingest it again") from None
+    except OSError as exc:
+        raise FileRefused(f"{ingestion.file_name}: cannot read the file ({exc.strerror or exc})") from None
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != ingestion.file_sha256:
+        raise FileRefused(
+            f"{ingestion.file_name}: file changed since ingest (ingestion {ingestion.id} logged sha256 "
+            f"{ingestion.file_sha256[:12]}…, the file now has {sha[:12]}…); ingest it again"
+        )
+    return data
+
+
+
+def validate_ingestion(ingestion_id: int, *, settings: Settings | None = None, config: Config | None = None,
+                       engine: Engine | None = None) -> ValidationResult:
+    """:func:`validate` for a caller holding the parts of a context, or none."""
+    return validate(Context(settings, config, engine), ingestion_id)

@@ -1,0 +1,45 @@
+"""What a warehouse backend provides. Everything that differs between
+PostgreSQL and SQLite lives behind this interface, in one module per backend
+(after dlt's ``destinations/impl/<name>/``), so the rest of the package never
+asks which database it is talking to.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Protocol
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from pipeline.domain.period import PERIOD_COLUMN
+
+# Every backend addresses tables as <schema>.<table> in these four schemas.
+SCHEMAS = ("meta", "stage", "core", "mart")
+
+
+class Backend(Protocol):
+    name: str                   # SQLAlchemy's dialect name
+    # Loads of different periods run side by side (PostgreSQL), or queue for
+    # the one writer (SQLite).
+    concurrent_writers: bool
+
+    def make_engine(self, url: sa.URL) -> Engine:
+        """An engine on which ``meta.x``, ``stage.x``, ``core.x``, ``mart.x`` resolve."""
+
+    def lock(self, conn: Connection, key: int, *, shared: bool = False) -> None:
+        """A transaction-scoped lock on ``key`` (serialises writers of one period)."""
+
+    def append(self, conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch],
+               period: str) -> int:
+        """Append the batches, each row with ``period``, inside the caller's transaction."""
+
+    def before_migrations(self, conn: Connection) -> None:
+        """Inside the migration transaction, before Alembic runs (schemas, locks)."""
+
+    def after_migrations(self, engine: Engine) -> None:
+        """Once the migrations are committed (clean-up outside the transaction)."""
+
+
+def with_period(batch: pa.RecordBatch, period: str) -> pa.RecordBatch:
+    column = pa.array([period] * batch.num_rows, type=pa.string())
+    return pa.RecordBatch.from_arrays([*batch.columns, column], names=[*batch.schema.names, PERIOD_COLUMN])

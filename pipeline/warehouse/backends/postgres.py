@@ -1,0 +1,130 @@
+"""PostgreSQL, the production warehouse: bulk appends stream Arrow batches as
+CSV into ``COPY … FROM STDIN``; period writers serialise on transaction-scoped
+advisory locks; the four schemas are real schemas."""
+from __future__ import annotations
+
+import io
+import queue
+import threading
+from typing import Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from pipeline.warehouse.backends.base import SCHEMAS, with_period
+
+QUEUE_DEPTH = 4  # CSV chunks buffered ahead of COPY; bounds memory
+# Any fixed 64-bit number: the key of the advisory lock that serialises
+# concurrent first-use migrations.
+MIGRATION_LOCK_KEY = 7_100_202_506
+
+
+class PostgresBackend:
+    name = "postgresql"
+    concurrent_writers = True
+
+    def make_engine(self, url: sa.URL) -> Engine:
+        return sa.create_engine(url, pool_pre_ping=True)
+
+    def lock(self, conn: Connection, key: int, *, shared: bool = False) -> None:
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(sa.text(f"SELECT {function}(:key)"), {"key": key})
+
+    def append(self, conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch],
+               period: str) -> int:
+        return copy_batches(conn, table, batches, period)
+
+    def before_migrations(self, conn: Connection) -> None:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+        for schema in SCHEMAS:
+            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+
+    def after_migrations(self, engine: Engine) -> None:
+        pass
+
+
+class _QueueReader(io.RawIOBase):
+    """A file object over a queue of byte chunks, for psycopg2's copy_expert.
+
+    Each read returns at most the rest of the current chunk (a short read is
+    fine for copy_expert), so no chunk is copied more than once.
+    """
+
+    def __init__(self, chunks: "queue.Queue[bytes | BaseException | None]") -> None:
+        self._chunks = chunks
+        self._chunk = memoryview(b"")
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        while not self._chunk and not self._done:
+            item = self._chunks.get()
+            if item is None:
+                self._done = True
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                self._chunk = memoryview(item)
+        if size < 0:
+            size = len(self._chunk)
+        out, self._chunk = self._chunk[:size], self._chunk[size:]
+        return out.tobytes()
+
+
+def _csv_chunks(batches: Iterable[pa.RecordBatch], period: str, counter: list[int]) -> Iterator[bytes]:
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        sink = io.BytesIO()
+        # Arrow writes null as an empty unquoted field and quotes every string,
+        # which is exactly COPY … CSV's NULL / empty-string distinction.
+        pacsv.write_csv(with_period(batch, period), sink, options)
+        counter[0] += batch.num_rows
+        yield sink.getvalue()
+
+
+def copy_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch], period: str) -> int:
+    """Stream record batches into ``COPY … FROM STDIN`` on PostgreSQL.
+
+    A producer thread turns the next batch into CSV while the current one is
+    sent (Arrow's CSV writer and psycopg2's socket writes both release the GIL).
+    """
+    preparer = conn.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(c.name) for c in table.columns)
+    statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN WITH (FORMAT csv)"
+    chunks: "queue.Queue[bytes | BaseException | None]" = queue.Queue(maxsize=QUEUE_DEPTH)
+    counter = [0]
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in _csv_chunks(batches, period, counter):
+                while not stop.is_set():
+                    try:
+                        chunks.put(chunk, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            chunks.put(None)
+        except BaseException as exc:  # handed to the reader, raised in this thread's caller
+            chunks.put(exc)
+
+    producer = threading.Thread(target=produce, name="copy-producer", daemon=True)
+    producer.start()
+    try:
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.copy_expert(statement, _QueueReader(chunks), size=1 << 20)
+        finally:
+            cursor.close()
+    finally:
+        stop.set()
+        producer.join()
+    return counter[0]

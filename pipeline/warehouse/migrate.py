@@ -1,0 +1,49 @@
+"""Alembic, driven from the package: ``python -m pipeline migrate`` and the
+automatic migration on first use. The revisions live in ``migrations/``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+from pipeline.warehouse.backends import backend_of
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT version_num FROM meta.alembic_version")).scalar()
+    except sa.exc.DBAPIError:
+        return None
+
+
+def migrate(engine: Engine) -> str:
+    """Bring the database to the current schema; safe to run any number of times."""
+    cfg = alembic_config()
+    with engine.connect() as conn:
+        conn.execution_options(workbench_write=True)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    backend_of(engine).after_migrations(engine)
+    return current_revision(engine) or ""
+
+
+def ensure_migrated(engine: Engine) -> None:
+    if current_revision(engine) != head_revision():
+        migrate(engine)
