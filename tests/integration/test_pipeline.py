@@ -234,7 +234,7 @@ datasets:
     assert "no_such_column" in row["error"]
 
 
-@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_transform_waits_for_a_load_of_its_stage_period_in_progress(workspace: Workspace, demo_dir: Path) -> None:
     """Read and write in one transaction under a shared lock on the stage
     period: core can never be rebuilt from stage rows about to be replaced."""

@@ -21,7 +21,7 @@ from pipeline.errors import ConfigError, FileRefused
 from pipeline.io.config_file import load_config
 from pipeline.io.landed import read_table
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 ALL_TYPES = {
     "datasets": {

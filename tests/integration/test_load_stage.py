@@ -186,7 +186,7 @@ def test_concurrent_loads_of_one_period_never_mix(workspace: Workspace) -> None:
     assert Path(last).name == ("a.parquet" if rows == expected(a) else "b.parquet")
 
 
-@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_killed_load_leaves_previous_rows_and_next_load_succeeds(workspace: Workspace) -> None:
     before = citizens(workspace, range(1, 101), "before")
     assert load(workspace, write(workspace, before, "before"), "2025-06").returncode == 0
@@ -211,7 +211,7 @@ def test_killed_load_leaves_previous_rows_and_next_load_succeeds(workspace: Work
     assert period_rows(workspace, "2025-06") == expected(after)
 
 
-@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_a_load_waits_only_for_its_own_period(workspace: Workspace) -> None:
     from pipeline.warehouse import tables
     from pipeline.warehouse.replace import lock_key

@@ -35,6 +35,9 @@ from pipeline.runners.notebook import (
 from pipeline.warehouse.engine import dispose_engines
 from tests.conftest import CONFIG_PATH
 
+# Every test here starts Jupyter kernels (≈1 s each): `-m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 STAGE_FILES = sorted(STAGE_NOTEBOOKS.values())
 ALL_NOTEBOOKS = [*STAGE_FILES, "explore_parquet.ipynb"]
 PARAMETERS = {

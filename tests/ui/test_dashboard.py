@@ -24,7 +24,7 @@ from pipeline.warehouse.engine import write_transaction
 from workbench import data
 from workbench.reload import ReloadBusy, reload_slot, run_reload
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "workbench" / "app.py"
 
 

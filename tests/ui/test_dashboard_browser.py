@@ -19,7 +19,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "workbench" / "app.py"
 CHROMIUM = Path(os.environ.get("WORKBENCH_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("WORKBENCH_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
@@ -30,7 +30,7 @@ CHROME_FLAGS = (
 )
 WAIT_S = 60
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def require_browser() -> None:
