@@ -29,3 +29,7 @@ class UsageError(WorkbenchError):
 
 class ConfigError(UsageError):
     """The datasets config is invalid; the message names the dataset and key."""
+
+
+class SqlNotPortable(UsageError):
+    """A .sql file that cannot run faithfully on the active warehouse."""
