@@ -31,6 +31,10 @@ class ConfigError(UsageError):
     """The datasets config is invalid; the message names the dataset and key."""
 
 
+class SqlNotPortable(UsageError):
+    """A .sql file that cannot run faithfully on the active warehouse."""
+
+
 def one_line(exc: BaseException) -> str:
     """An exception as one line: a database's own message without
     SQLAlchemy's SQL dump, the first two lines of anything else."""

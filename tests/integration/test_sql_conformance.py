@@ -1,0 +1,330 @@
+"""Conformance of the PostgreSQL -> SQLite translation (pipeline.warehouse.dialect).
+
+Each expression analysts use runs on the same rows twice: as written on a
+real PostgreSQL database, and translated on a real SQLite file (tables made
+by SQLAlchemy with the warehouse's own column types, so values are stored as
+the warehouse stores them). The results must be identical, or the
+translation must refuse the expression with one clear line.
+
+Normalisation (representation only, applied to both sides alike):
+- Decimal -> float, bool -> int (SQLite has neither);
+- a tz-aware datetime -> naive, after converting it to UTC (the session
+  time zone is set to UTC);
+- text that is an ISO date or timestamp -> date / datetime (SQLite stores
+  dates as text), so '2018-01-11 08:30:00.000000' and datetime(2018, 1, 11,
+  8, 30) are equal, but a date never equals a datetime;
+- numbers compare with a relative tolerance of 1e-12 (numeric becomes
+  double precision on SQLite); 3 and 3.5 still differ.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from pipeline.errors import SqlNotPortable, UsageError
+from pipeline.warehouse import dialect
+from pipeline.warehouse.dialect import check_file, register_sqlite_functions, translate
+
+PARAMS = {"period": "2018-01", "period_start": "2018-01-01", "period_end": "2018-01-31"}
+ROWS = [
+    {"id": 1, "name": "  søren ås ", "grp": "a", "code": "0101-x-7", "amount": 2.675, "qty": 7,
+         "d": dt.date(2018, 1, 31), "ts": dt.datetime(2018, 1, 11, 8, 30, 15, 123456), "flag": True},
+    {"id": 2, "name": "ÆBLEGÅRD o'neil-smith", "grp": "a", "code": "12-34", "amount": -1.5, "qty": 2,
+         "d": dt.date(2020, 2, 29), "ts": dt.datetime(2018, 1, 14, 23, 59, 59), "flag": False},
+    {"id": 3, "name": "2x test_case", "grp": "b", "code": "", "amount": 10.0, "qty": -7,
+         "d": dt.date(2018, 12, 31), "ts": dt.datetime(2017, 12, 31, 0, 0, 0, 500000), "flag": True},
+    {"id": 4, "name": None, "grp": "b", "code": None, "amount": None, "qty": None, "d": None, "ts": None, "flag": None},
+    {"id": 5, "name": "Zoe", "grp": "c", "code": "a-b-c", "amount": 0.5, "qty": 3,
+         "d": dt.date(2018, 1, 1), "ts": dt.datetime(2018, 1, 1, 0, 0), "flag": False},
+]
+
+
+def _sample_table(metadata: sa.MetaData) -> sa.Table:
+    # The warehouse's column types (pipeline.db.column_type).
+    return sa.Table(
+        "sample", metadata,
+        sa.Column("id", sa.BigInteger(), primary_key=True), sa.Column("name", sa.Text()),
+        sa.Column("grp", sa.Text()), sa.Column("code", sa.Text()), sa.Column("amount", sa.Double()),
+        sa.Column("qty", sa.BigInteger()), sa.Column("d", sa.Date()), sa.Column("ts", sa.DateTime()),
+        sa.Column("flag", sa.Boolean()), schema="stage",
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_conn(pg_database: str) -> Any:
+    engine = sa.create_engine(pg_database)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA stage")
+        table = _sample_table(sa.MetaData())
+        table.create(conn)
+        conn.execute(table.insert(), ROWS)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET TIME ZONE 'UTC'")
+        yield conn
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_conn(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A SQLite warehouse like the real one: schema 'stage' is an attached file."""
+    folder = tmp_path_factory.mktemp("sqlite")
+    engine = sa.create_engine(f"sqlite:///{folder / 'main.sqlite'}")
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        dbapi_conn.execute("ATTACH DATABASE ? AS stage", (str(folder / "stage.sqlite"),))
+        register_sqlite_functions(dbapi_conn)
+
+    with engine.begin() as conn:
+        table = _sample_table(sa.MetaData())
+        table.create(conn)
+        conn.execute(table.insert(), ROWS)
+    with engine.connect() as conn:
+        yield conn
+    engine.dispose()
+
+
+# ---------------------------------------------------------------- normalising
+_ISO_TS = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, str) and _ISO_TS.fullmatch(value):
+        return dt.datetime.fromisoformat(value)
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return dt.date.fromisoformat(value)
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+    return type(a) is type(b) and a == b
+
+
+def _rows(conn: sa.Connection, sql: str) -> list[tuple]:
+    params = {k: v for k, v in PARAMS.items() if f":{k}" in sql}
+    return [tuple(_norm(v) for v in row) for row in conn.execute(sa.text(sql), params)]
+
+
+def _assert_same(pg: list[tuple], lite: list[tuple]) -> None:
+    assert len(pg) == len(lite), (pg, lite)
+    for p_row, l_row in zip(pg, lite):
+        assert len(p_row) == len(l_row) and all(_same(p, q) for p, q in zip(p_row, l_row)), (p_row, l_row)
+
+
+# ---------------------------------------------------------------- the corpus
+T = "FROM stage.sample ORDER BY id"
+SAME = {
+    # to_char with the patterns that map exactly
+    "to_char_yyyy": f"SELECT to_char(ts, 'YYYY') {T}",
+    "to_char_yyyy_mm": f"SELECT to_char(ts, 'YYYY-MM'), to_char(d, 'YYYY-MM') {T}",
+    "to_char_date_time": f"SELECT to_char(ts, 'YYYY-MM-DD HH24:MI:SS') {T}",
+    "to_char_compact": f"SELECT to_char(d, 'YYYYMMDD'), to_char(d, 'DD/MM/YYYY') {T}",
+    "to_char_time_of_date": f"SELECT to_char(d, 'HH24:MI') {T}",
+    # date_trunc
+    "date_trunc_month": f"SELECT date_trunc('month', ts) {T}",
+    "date_trunc_week": f"SELECT date_trunc('week', ts), date_trunc('week', d) {T}",
+    "date_trunc_day_hour": f"SELECT date_trunc('day', ts), date_trunc('hour', ts) {T}",
+    "date_trunc_year_quarter": f"SELECT date_trunc('year', ts), date_trunc('quarter', d) {T}",
+    # EXTRACT / date_part
+    "extract_year_month_day": f"SELECT EXTRACT(year FROM ts), EXTRACT(month FROM d), EXTRACT(day FROM ts) {T}",
+    "extract_dow_isodow": f"SELECT EXTRACT(dow FROM ts), EXTRACT(isodow FROM d), EXTRACT(doy FROM d) {T}",
+    "extract_hour_minute": f"SELECT EXTRACT(hour FROM ts), EXTRACT(minute FROM ts), EXTRACT(quarter FROM d) {T}",
+    "extract_second": f"SELECT EXTRACT(second FROM ts) {T}",
+    "extract_epoch": f"SELECT EXTRACT(epoch FROM ts), date_part('epoch', d) {T}",
+    "date_part": f"SELECT date_part('year', d), date_part('month', ts) {T}",
+    # casts
+    "cast_date": f"SELECT CAST(ts AS DATE), ts::date, CAST('2018-03-04' AS DATE) {T}",
+    "cast_timestamp": f"SELECT CAST(d AS TIMESTAMP), ts::timestamp {T}",
+    "cast_numeric_division": f"SELECT CAST(qty AS NUMERIC) / 2, qty::double precision / 4 {T}",
+    "cast_text_to_int": f"SELECT CAST(to_char(d, 'YYYYMMDD') AS INTEGER), CAST('42' AS BIGINT) {T}",
+    # interval and date arithmetic
+    "interval_day_hour": f"SELECT ts + interval '1 day', ts - interval '3 hours', d + interval '1 week' {T}",
+    "interval_month_clamps": f"SELECT d + interval '1 month', d - interval '1 month', d + interval '1 year' {T}",
+    "interval_month_timestamp": f"SELECT ts + interval '2 months' {T}",
+    "date_minus_date": f"SELECT d - DATE '2018-01-01', d - CAST(:period_start AS DATE) {T}",
+    "date_plus_integer": f"SELECT d + 7, d - 1 {T}",
+    "make_date": f"SELECT make_date(2018, 2, 28), make_date(CAST(EXTRACT(year FROM d) AS INTEGER), 1, 1) {T}",
+    # aggregates
+    "string_agg_ordered": "SELECT grp, string_agg(name, ', ' ORDER BY name DESC) FROM stage.sample GROUP BY grp ORDER BY grp",
+    "string_agg_nulls_first": "SELECT string_agg(code, '|' ORDER BY amount NULLS FIRST, id) FROM stage.sample",
+    "count_distinct": "SELECT COUNT(DISTINCT grp), COUNT(*), COUNT(code) FROM stage.sample",
+    "filter_where": "SELECT COUNT(*) FILTER (WHERE qty > 2), SUM(amount) FILTER (WHERE flag) FROM stage.sample",
+    "sum_avg_min_max": "SELECT grp, SUM(qty), AVG(qty), MIN(ts), MAX(d) FROM stage.sample GROUP BY grp ORDER BY grp",
+    # null handling
+    "coalesce_nullif": f"SELECT COALESCE(name, 'none'), NULLIF(qty, 7), COALESCE(amount, 0) {T}",
+    "greatest_least": f"SELECT greatest(qty, 3, NULL), least(amount, qty), greatest(d, DATE '2018-06-01') {T}",
+    # strings
+    "ilike": f"SELECT name ILIKE '%ås%', name ILIKE 'æble%', name NOT ILIKE 'z%' {T}",
+    "like_is_case_sensitive": f"SELECT name LIKE 'zoe', name LIKE 'Z_e', code LIKE '%-%' {T}",
+    "split_part": f"SELECT split_part(code, '-', 2), split_part(code, '-', -1), split_part(code, '', 1) {T}",
+    "lpad_rpad": f"SELECT lpad(code, 6, '0'), rpad(grp, 3, 'xy'), lpad(code, 2), rpad(code, 7) {T}",
+    "initcap": f"SELECT initcap(name), initcap(trim(name)) {T}",
+    "upper_lower_length": f"SELECT upper(name), lower(name), length(name), char_length(code) {T}",
+    "substring_position": f"SELECT substring(name from 3 for 4), substring(code, 2), position('-' in code), strpos(name, 'a') {T}",
+    "replace_trim_concat": f"SELECT replace(code, '-', '/'), trim(name), ltrim(name), rtrim(name), grp || '-' || code {T}",
+    # numbers
+    "round_numeric": f"SELECT round(CAST(amount AS NUMERIC), 2), round(amount::numeric, 0), round(CAST(qty AS NUMERIC) / 3, 3) {T}",
+    "integer_division": f"SELECT 7 / 2, -7 / 2, qty / 2, qty % 3, amount / 2, abs(qty) {T}",
+    # windows
+    "row_number": "SELECT id, row_number() OVER (PARTITION BY grp ORDER BY ts DESC) FROM stage.sample ORDER BY id",
+    "sum_over_partition": "SELECT id, SUM(amount) OVER (PARTITION BY grp), SUM(qty) OVER (ORDER BY id) FROM stage.sample ORDER BY id",
+    "lag_lead": "SELECT id, lag(qty) OVER (ORDER BY id), lead(code, 1, 'end') OVER (ORDER BY id) FROM stage.sample ORDER BY id",
+    "rank_nulls_order": "SELECT id, rank() OVER (ORDER BY amount), dense_rank() OVER (ORDER BY grp DESC) FROM stage.sample ORDER BY id",
+    # structure
+    "cte": "WITH g AS (SELECT grp, COUNT(*) AS n FROM stage.sample GROUP BY grp) SELECT grp, n FROM g WHERE n > 1 ORDER BY grp",
+    "case_boolean": f"SELECT CASE WHEN qty > 2 THEN 'big' WHEN qty IS NULL THEN 'none' ELSE 'small' END, flag IS TRUE, qty > 2 AND flag, NOT flag {T}",
+    "distinct_from_between_in": f"SELECT qty IS DISTINCT FROM 7, qty BETWEEN 2 AND 3, grp IN ('a', 'c') {T}",
+    "bound_parameters": f"SELECT to_char(ts, 'YYYY-MM') = :period, d >= CAST(:period_start AS DATE), d <= CAST(:period_end AS DATE) {T}",
+    "order_by_nulls": "SELECT id FROM stage.sample ORDER BY amount, id",
+}
+
+REFUSED = {
+    "to_char_mon": ("SELECT to_char(ts, 'Mon YYYY') FROM stage.sample", "to_char pattern 'Mon YYYY'"),
+    "to_char_month": ("SELECT to_char(ts, 'Month') FROM stage.sample", "to_char pattern 'Month'"),
+    "to_char_fm": ("SELECT to_char(ts, 'FMDD') FROM stage.sample", "to_char pattern 'FMDD'"),
+    "to_char_hh12": ("SELECT to_char(ts, 'HH12:MI AM') FROM stage.sample", "to_char pattern 'HH12:MI AM'"),
+    "to_char_number": ("SELECT to_char(amount, '999D99') FROM stage.sample", "to_char pattern '999D99'"),
+    "age": ("SELECT age(ts) FROM stage.sample", "age()"),
+    "distinct_on": ("SELECT DISTINCT ON (grp) grp, id FROM stage.sample ORDER BY grp, id", "DISTINCT ON"),
+    "string_agg_unordered": ("SELECT string_agg(name, ',') FROM stage.sample", "string_agg()"),
+    "round_double": ("SELECT round(amount) FROM stage.sample", "round()"),
+    "cast_column_to_int": ("SELECT CAST(amount AS INTEGER) FROM stage.sample", "CAST(... AS INT)"),
+    "cast_numeric_scale": ("SELECT CAST(amount AS NUMERIC(10, 2)) FROM stage.sample", "CAST(... AS DECIMAL(10, 2))"),
+    "timestamptz": ("SELECT ts::timestamptz FROM stage.sample", "CAST(... AS TIMESTAMPTZ)"),
+    "interval_compound": ("SELECT ts + interval '1 day 2 hours' FROM stage.sample", "INTERVAL '1 day 2 hours'"),
+    "extract_week": ("SELECT EXTRACT(week FROM ts) FROM stage.sample", "EXTRACT(WEEK)"),
+    "date_trunc_ms": ("SELECT date_trunc('milliseconds', ts) FROM stage.sample", "date_trunc('millisecond')"),
+    "now": ("SELECT now() FROM stage.sample", "now()"),
+    "current_date": ("SELECT current_date FROM stage.sample", "current_date"),
+    "regex": ("SELECT name ~ 'a' FROM stage.sample", "name ~ 'a'"),
+    "substring_negative": ("SELECT substring(name, -1, 3) FROM stage.sample", "substring()"),
+    "like_escape": ("SELECT name LIKE 'a!%' ESCAPE '!' FROM stage.sample", "LIKE ... ESCAPE"),
+    "unknown_function": ("SELECT regexp_replace(name, 'a', 'b') FROM stage.sample", "regexp_replace()"),
+    "insert": ("INSERT INTO stage.sample (id) VALUES (9)", "INSERT statement"),
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("case", sorted(SAME))
+def test_same_result_on_both(case: str, pg_conn: sa.Connection, sqlite_conn: sa.Connection) -> None:
+    sql = SAME[case]
+    pg = _rows(pg_conn, sql)
+    lite = _rows(sqlite_conn, translate(sql, source="sample.sql", dialect="sqlite"))
+    _assert_same(pg, lite)
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_refused_with_one_line(case: str) -> None:
+    sql, construct = REFUSED[case]
+    with pytest.raises(SqlNotPortable) as info:
+        translate(sql, source=Path("/x/sample.sql"), dialect="sqlite")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"sample.sql: line 1: {construct} cannot be run on SQLite faithfully ("), message
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("case", ["to_char_mon", "age", "distinct_on", "string_agg_unordered"])
+def test_refused_sql_runs_on_postgresql(case: str, pg_conn: sa.Connection) -> None:
+    """The refusals are of valid PostgreSQL, which the postgresql dialect passes."""
+    sql = REFUSED[case][0]
+    assert translate(sql, source="sample.sql", dialect="postgresql") == sql
+    _rows(pg_conn, sql)
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(SAME) + len(REFUSED) >= 40
+
+
+def test_line_of_the_construct_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "monthly.sql"
+    path.write_text("SELECT\n    id,\n    to_char(ts, 'Mon') AS month_name\nFROM stage.sample\n", encoding="utf-8")
+    with pytest.raises(SqlNotPortable, match=r"^monthly\.sql: line 3: to_char pattern 'Mon' cannot be run"):
+        check_file(path, "sqlite")
+    check_file(path, "postgresql")  # valid PostgreSQL
+
+
+def test_line_of_a_keyword_construct(tmp_path: Path) -> None:
+    # sqlglot keeps no position for these; the keyword is found outside comments.
+    sql = "-- refreshed now and then\nSELECT DISTINCT\n  ON (grp) grp\nFROM stage.sample\nWHERE ts < now()\n"
+    with pytest.raises(SqlNotPortable, match=r"^q\.sql: line 3: DISTINCT ON "):
+        translate(sql, source="q.sql", dialect="sqlite")
+    with pytest.raises(SqlNotPortable, match=r"^q\.sql: line 5: now\(\) "):
+        translate(sql.replace("DISTINCT\n  ON (grp) ", "\n"), source="q.sql", dialect="sqlite")
+
+
+def test_bound_parameters_survive() -> None:
+    sql = "SELECT * FROM stage.sample\nWHERE _data_period = :period AND d BETWEEN :period_start AND :period_end"
+    out = translate(sql, source="p.sql", dialect="sqlite")
+    assert sorted(sa.text(out).compile().params) == ["period", "period_end", "period_start"]
+    assert translate(sql, source="p.sql", dialect="postgresql") == sql
+
+
+def test_parse_error_refused_on_both_dialects() -> None:
+    for name in ("postgresql", "sqlite"):
+        with pytest.raises(SqlNotPortable, match=r"^bad\.sql: line 2: SQL cannot be parsed"):
+            translate("SELECT 1\nFROM (SELECT", source="bad.sql", dialect=name)
+
+
+def test_not_portable_is_a_usage_error() -> None:
+    assert issubclass(SqlNotPortable, UsageError) and SqlNotPortable.exit_code == 2
+
+
+def test_shipped_sql_files_translate() -> None:
+    for path in sorted((Path(__file__).resolve().parents[2] / "sql").rglob("*.sql")):
+        check_file(path, "sqlite")
+
+
+# --------------------------------------------- the registered functions alone
+@pytest.fixture
+def lite() -> Any:
+    conn = sqlite3.connect(":memory:")
+    register_sqlite_functions(conn)
+    yield conn
+    conn.close()
+
+
+def test_pg_arith_fails_where_postgresql_fails(lite: sqlite3.Connection) -> None:
+    assert lite.execute("SELECT pg_arith('/', -7, 2), pg_arith('%', -7, 3), pg_arith('-', '2018-03-01', '2018-02-01')").fetchone() == (-3, -1, 28)
+    for sql in ("SELECT pg_arith('/', 1, 0)", "SELECT pg_arith('-', '2018-01-11 08:00:00', '2018-01-10')",
+                "SELECT pg_arith('+', 'abc', 1)"):
+        with pytest.raises(sqlite3.OperationalError, match="user-defined function raised exception"):
+            lite.execute(sql).fetchone()
+
+
+def test_make_date_and_split_part_reject_what_postgresql_rejects(lite: sqlite3.Connection) -> None:
+    for sql in ("SELECT make_date(2018, 2, 30)", "SELECT split_part('a-b', '-', 0)", "SELECT pg_like('a', 'a\\', 0)"):
+        with pytest.raises(sqlite3.OperationalError):
+            lite.execute(sql).fetchone()
+
+
+def test_functions_are_deterministic_and_minimal(lite: sqlite3.Connection) -> None:
+    # Deterministic functions may be used in an index expression.
+    lite.execute("CREATE TABLE t (x TEXT)")
+    lite.execute("CREATE INDEX i ON t (pg_upper(x), initcap(x), split_part(x, '-', 1))")
+    assert set(dialect._SCALAR_FUNCTIONS) == {
+        "pg_upper", "pg_lower", "initcap", "pg_like", "split_part", "lpad", "rpad", "make_date", "pg_arith",
+    }
+
+
+def test_unknown_dialect_is_refused() -> None:
+    with pytest.raises(SqlNotPortable, match="unknown warehouse dialect 'mysql'"):
+        translate("SELECT 1", source="x.sql", dialect="mysql")
