@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
 
 from pipeline.errors import UsageError, WorkbenchError, unexpected
+from pipeline.warehouse.replace import LoadResult
 
 
 class Parser(argparse.ArgumentParser):
@@ -49,13 +50,7 @@ def run(p: argparse.ArgumentParser, argv: Sequence[str] | None,
         return 1
 
 
-class Replaced(Protocol):
-    table: str
-    period: str
-    rows_deleted: int
-    rows_inserted: int
 
-
-def replaced_line(r: Replaced) -> str:
+def replaced_line(r: LoadResult) -> str:
     """What a transform or publish of one table did, as one line."""
     return f"{r.table} period {r.period}: {r.rows_deleted} rows deleted, {r.rows_inserted} inserted"

@@ -5,8 +5,8 @@ kernel loads this, not the runner that started it."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 import pyarrow.parquet as pq

@@ -11,10 +11,10 @@ everything.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy.engine import Engine
 

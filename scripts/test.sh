@@ -5,4 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Lint and types first: a clean tree is part of passing.
+.venv/bin/ruff check pipeline workbench tests migrations
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

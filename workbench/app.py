@@ -25,8 +25,8 @@ import sqlalchemy as sa  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from pipeline.domain.config import Config  # noqa: E402
-from pipeline.io.config_file import load_config  # noqa: E402
 from pipeline.errors import WorkbenchError  # noqa: E402
+from pipeline.io.config_file import load_config  # noqa: E402
 from pipeline.settings import get_settings  # noqa: E402
 from pipeline.warehouse.engine import get_engine  # noqa: E402
 from workbench import data  # noqa: E402
@@ -110,7 +110,7 @@ def _status_style(value: object) -> str:
     return f"color: {color}; font-weight: 600" if color else ""
 
 
-def _styled(frame: pd.DataFrame, status_cols: list[str]) -> "pd.io.formats.style.Styler | pd.DataFrame":
+def _styled(frame: pd.DataFrame, status_cols: list[str]) -> pd.io.formats.style.Styler | pd.DataFrame:
     cols = [c for c in status_cols if c in frame]
     if frame.empty or not cols:
         return frame
@@ -205,9 +205,9 @@ def reload_panel(url: str, config: Config) -> None:
             st.caption(f"Finished {outcome['at']:%H:%M:%S} UTC")
         if outcome["kind"] == "succeeded" and outcome.get("rows_after") is not None:
             before = outcome.get("rows_before")
-            after = int(outcome["rows_after"])  # type: ignore[arg-type]
+            after = int(outcome["rows_after"])
             st.metric(f"Stage rows {outcome['dataset']} {outcome['period']}", f"{after:,}",
-                      delta=None if before is None else after - int(before))  # type: ignore[arg-type]
+                      delta=None if before is None else after - int(before))
     # This run painted the enabled button and the outcome: clicks from now on are new requests.
     st.session_state.reload_state = "idle"
 
@@ -380,9 +380,9 @@ def log_view(url: str, kind: str) -> tuple[str | None, str | None]:
         frame = frame.drop(columns=["finished_at"])
     first = 0 if total == 0 else (page - 1) * PAGE_SIZE + 1
     st.caption(f"{total:,} entries, newest first — showing {first:,}–{first + len(frame) - 1 if total else 0:,}")
-    st.container(key=f"{kind}_table").dataframe(
+    st.container(key=f"{kind}_table").dataframe(  # type: ignore[call-overload]
         _styled(frame, ["status"]), hide_index=True, width="stretch", placeholder="",
-        column_config=LOG_COLUMNS[kind])  # type: ignore[arg-type]
+        column_config=LOG_COLUMNS[kind])
     return dataset, period
 
 

@@ -189,4 +189,4 @@ def describe_outcome(outcome: Any) -> str:
 
 def now_utc() -> dt.datetime:
     """Now, timezone-aware in UTC (the timestamps the logs hold)."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

@@ -23,15 +23,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from pipeline.domain.config import Config
 from pipeline.orchestrate import PeriodOutcome, reload_period
 from pipeline.settings import Settings
 
 _LOCK = threading.Lock()
-_running: "RunningReload | None" = None
+_running: RunningReload | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def reload_slot(dataset: str, period: str) -> Iterator[RunningReload]:
     if not _LOCK.acquire(blocking=False):
         raise ReloadBusy(_running)
     try:
-        _running = RunningReload(dataset, period, dt.datetime.now(dt.timezone.utc))
+        _running = RunningReload(dataset, period, dt.datetime.now(dt.UTC))
         yield _running
     finally:
         _running = None

@@ -201,7 +201,7 @@ def _choice(spec: dict[str, Any], key: str, allowed: tuple[str, ...], path: Path
 def _sheet(sheet: Any, path: Path, name: str) -> str | int | None:
     if sheet is not None and not isinstance(sheet, (str, int)) or isinstance(sheet, bool):
         raise _fail(path, name, "sheet", "expected a sheet name or a 0-based index")
-    return sheet  # type: ignore[no-any-return]
+    return sheet
 
 
 def _encoding(encoding: Any, path: Path, name: str) -> str:

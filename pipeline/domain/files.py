@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pipeline.domain.config import DatasetConfig
 from pipeline.domain.period import check_month, normalise_period
 from pipeline.errors import FileRefused
-
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ ROW_NUMBER = "row_number"
 
 def read_table(
     path: Path, dataset: DatasetConfig, *, data: bytes | None = None
-) -> tuple["pd.DataFrame", str]:
+) -> tuple[pd.DataFrame, str]:
     """Every data row of a landed file, as raw cells, and the reader used.
 
     Returns ``(frame, reader)``: ``frame`` has one object column per configured
@@ -368,7 +368,7 @@ def _is_blank_cell(value: Any) -> bool:
 
 
 def _rows_to_frame(path: Path, dataset: DatasetConfig, holder: list[list[list[Any]]], *,
-                   rectangular: bool) -> "pd.DataFrame":
+                   rectangular: bool) -> pd.DataFrame:
     """The mapped columns of rows[header + 1:], indexed by row number (list index + 1)."""
     import numpy as np
     import pandas as pd

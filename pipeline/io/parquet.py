@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -20,10 +20,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.domain.config import DatasetConfig
+from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.domain.schema import arrow_schema
 from pipeline.errors import FileRefused, UsageError
 from pipeline.settings import Settings
-from pipeline.domain.period import PERIOD_COLUMN
 
 PARQUET_NAME = "part-0.parquet"
 BATCH_ROWS = 100_000

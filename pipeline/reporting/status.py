@@ -21,6 +21,7 @@ from pipeline.warehouse.runlog import (
 )
 from pipeline.warehouse.tables import period_counts
 
+
 def collect_status(engine: Engine, config: Config) -> list[dict[str, Any]]:
     """One dict per (dataset, period) seen in the stage tables or the logs."""
     out = []

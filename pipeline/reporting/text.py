@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Collection, Sequence
+from collections.abc import Collection, Sequence
 
 from pipeline.orchestrate import Outcome, PeriodOutcome
 

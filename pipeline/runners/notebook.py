@@ -52,8 +52,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import papermill as pm
 import sqlalchemy as sa
@@ -161,7 +162,7 @@ def as_package_error(exc: Exception, notebook: Path) -> WorkbenchError:
 
 
 def _utc_stamp(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime(TIMESTAMP_FORMAT)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime(TIMESTAMP_FORMAT)
 
 
 def retire_previous_run(folder: Path) -> Path | None:
@@ -204,7 +205,8 @@ class NotebookRunner:
         the package's error when it fails. Returns the executed notebook."""
         source = self.notebooks_dir / STAGE_NOTEBOOKS[stage]
         if not source.is_file():
-            raise UsageError(f"stage notebook {source} is missing; --via-notebooks needs the project's notebooks/ folder")
+            raise UsageError(f"stage notebook {source} is missing; "
+                             "--via-notebooks needs the project's notebooks/ folder")
         if not self._kernel_checked:
             check_kernel(self.kernel_name)
             self._kernel_checked = True

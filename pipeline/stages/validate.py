@@ -18,7 +18,8 @@ How it behaves, and why:
   and csv (the text line a record starts on). Fully blank rows are skipped and
   not counted; their numbers are not reused.
 - **Invalid rows** (the rules are ``domain.validation.decide``). Every
-  failing cell is found (pandera ``lazy=True``), at most 1,000 are logged in ``meta.validation_errors`` (ordered by row), and
+  failing cell is found (pandera ``lazy=True``), at most 1,000 are logged
+  in ``meta.validation_errors`` (ordered by row), and
   ``rows_invalid`` counts distinct rows. ``on_invalid_rows: reject`` writes no
   Parquet and fails with one line summarising the first failures;
   ``drop`` writes the valid rows and passes. Every row of a duplicated primary

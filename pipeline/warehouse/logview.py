@@ -4,8 +4,9 @@ the failing cells of a validation. Every query is filtered and paginated in
 SQL, so a page costs the same with 100 log rows or 100,000."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa

@@ -2,8 +2,9 @@
 turning its result into Arrow, typed the same on PostgreSQL and SQLite."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -43,7 +44,7 @@ def query_period(conn: Connection, statement: sa.Executable, period: str,
                  types: Mapping[str, pa.DataType]) -> pa.Table:
     """Run ``statement`` for ``period`` on ``conn``; the result as an Arrow
     table without ``_data_period`` (the writer adds the period itself)."""
-    wanted = set(statement.compile(dialect=conn.dialect).params)
+    wanted = set(statement.compile(dialect=conn.dialect).params)  # type: ignore[attr-defined]
     params = {k: v for k, v in Period.of(period).params().items() if k in wanted}
     result = conn.execute(statement, params)
     names = [n for n in result.keys() if n != PERIOD_COLUMN]

@@ -20,8 +20,8 @@ import contextlib
 import datetime as dt
 import hashlib
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -34,6 +34,7 @@ from pipeline.warehouse.backends import backend_of
 from pipeline.warehouse.engine import write_transaction
 from pipeline.warehouse.query import query_period
 from pipeline.warehouse.tables import derived_table, ensure_table, table_exists
+
 
 @dataclass(frozen=True)
 class LoadResult:

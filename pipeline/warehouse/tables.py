@@ -4,6 +4,8 @@ with the indexed ``_data_period`` (and a unique index on the period and the
 primary key where the dataset has one)."""
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -16,16 +18,17 @@ __all__ = ["PERIOD_COLUMN", "column_type", "derived_table", "ensure_table", "per
            "period_counts", "sql_type", "stage_table", "table_exists"]
 
 
-def column_type(col: ColumnConfig) -> sa.types.TypeEngine:
+def column_type(col: ColumnConfig) -> sa.types.TypeEngine[Any]:
     if col.type == "string":
         return sa.String(col.max_length) if col.max_length else sa.Text()
-    return {
+    types: dict[str, sa.types.TypeEngine[Any]] = {
         "integer": sa.BigInteger(),
         "float": sa.Double(),
         "date": sa.Date(),
         "datetime": sa.DateTime(),
         "boolean": sa.Boolean(),
-    }[col.type]
+    }
+    return types[col.type]
 
 
 def period_column() -> sa.Column:

@@ -60,7 +60,7 @@ def fill_warehouse(engine: sa.Engine, config: Config, *, periods: int = 100, log
     log holds ``log_rows`` rows (rejected re-deliveries, failed validations
     with row errors, failed loads)."""
     rng = random.Random(seed)
-    start = dt.datetime(2015, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
     months = [f"{2015 + m // 12:04d}-{m % 12 + 1:02d}" for m in range(periods)]
     names = list(config.datasets)
     ing, val, err, load = [], [], [], []

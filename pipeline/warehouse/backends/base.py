@@ -5,7 +5,8 @@ asks which database it is talking to.
 """
 from __future__ import annotations
 
-from typing import Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 import pyarrow as pa
 import sqlalchemy as sa

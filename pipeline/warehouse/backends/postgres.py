@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import queue
 import threading
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -52,7 +52,7 @@ class _QueueReader(io.RawIOBase):
     fine for copy_expert), so no chunk is copied more than once.
     """
 
-    def __init__(self, chunks: "queue.Queue[bytes | BaseException | None]") -> None:
+    def __init__(self, chunks: queue.Queue[bytes | BaseException | None]) -> None:
         self._chunks = chunks
         self._chunk = memoryview(b"")
         self._done = False
@@ -60,7 +60,7 @@ class _QueueReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, size: int | None = -1) -> bytes:
         while not self._chunk and not self._done:
             item = self._chunks.get()
             if item is None:
@@ -69,7 +69,7 @@ class _QueueReader(io.RawIOBase):
                 raise item
             else:
                 self._chunk = memoryview(item)
-        if size < 0:
+        if size is None or size < 0:
             size = len(self._chunk)
         out, self._chunk = self._chunk[:size], self._chunk[size:]
         return out.tobytes()
@@ -97,7 +97,7 @@ def copy_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.RecordB
     preparer = conn.dialect.identifier_preparer
     columns = ", ".join(preparer.quote(c.name) for c in table.columns)
     statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN WITH (FORMAT csv)"
-    chunks: "queue.Queue[bytes | BaseException | None]" = queue.Queue(maxsize=QUEUE_DEPTH)
+    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=QUEUE_DEPTH)
     counter = [0]
     stop = threading.Event()
 
@@ -119,7 +119,9 @@ def copy_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.RecordB
     producer = threading.Thread(target=produce, name="copy-producer", daemon=True)
     producer.start()
     try:
-        cursor = conn.connection.dbapi_connection.cursor()
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None  # a checked-out connection always has one
+        cursor = dbapi.cursor()
         try:
             cursor.copy_expert(statement, _QueueReader(chunks), size=1 << 20)
         finally:

@@ -11,8 +11,9 @@ the start instead of failing half-way; that is also its period lock.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
