@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -54,14 +55,43 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _reload(args: argparse.Namespace) -> int:
-    from pipeline import orchestrate
+    from pipeline import corrections, orchestrate
     from pipeline.reporting import text
 
-    outcome = orchestrate.reload_period(args.dataset, args.period, via_notebooks=args.via_notebooks)
+    if args.dry_run:
+        found = corrections.preview(Context(), args.dataset, args.period)
+        print(json.dumps(found.as_dict(), indent=2) if args.json else "\n".join(text.preview_lines(found)))
+        return 0
+    if args.reason:
+        outcome = corrections.reload_with_reason(Context(), args.dataset, args.period, args.reason,
+                                                 via_notebooks=args.via_notebooks)
+    else:
+        outcome = orchestrate.reload_period(args.dataset, args.period, via_notebooks=args.via_notebooks)
     print(text.progress_line(1, 1, outcome))
     if outcome.status == orchestrate.Outcome.FAILED:
         print(f"error: {text.error_line(outcome)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from pipeline import corrections
+    from pipeline.reporting import text
+
+    versions = corrections.history(Context(), args.dataset, args.period)
+    if args.json:
+        print(json.dumps([text.version_dict(v) for v in versions], indent=2))
+    else:
+        print("\n".join(text.history_lines(versions)))
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from pipeline import corrections
+
+    version, change = corrections.rollback(Context(), args.dataset, args.period, to=args.to, reason=args.reason)
+    print(f"{args.dataset} {args.period} serves load {version.load_id} ({version.file}) again: "
+          f"{change.rows_before} → {change.rows_after} rows; core and mart rebuilt")
     return 0
 
 
@@ -102,7 +132,24 @@ def build_parser() -> cli.Parser:
     rl.add_argument("--dataset", required=True)
     rl.add_argument("--period", required=True, help="YYYY-MM")
     rl.add_argument("--via-notebooks", action="store_true")
+    rl.add_argument("--dry-run", action="store_true",
+                    help="report what the reload would change; change nothing")
+    rl.add_argument("--json", action="store_true", help="with --dry-run: print the difference as JSON")
+    rl.add_argument("--reason", help="record the reload in meta.corrections with this reason")
     rl.set_defaults(func=_reload)
+
+    h = sub.add_parser("history", help="the versions of one month, newest first")
+    h.add_argument("--dataset", required=True)
+    h.add_argument("--period", required=True, help="YYYY-MM")
+    h.add_argument("--json", action="store_true", help="print a JSON array")
+    h.set_defaults(func=_history)
+
+    rb = sub.add_parser("rollback", help="serve an earlier version of one month again")
+    rb.add_argument("--dataset", required=True)
+    rb.add_argument("--period", required=True, help="YYYY-MM")
+    rb.add_argument("--to", type=int, metavar="LOAD_ID", help="the version to serve (default: the previous one)")
+    rb.add_argument("--reason", default="rollback", help="recorded in meta.corrections")
+    rb.set_defaults(func=_rollback)
 
     st = sub.add_parser("status", help="row counts and last outcomes per dataset and period")
     st.add_argument("--json", action="store_true", help="print a JSON array")

@@ -213,6 +213,18 @@ def run(
     return outcomes
 
 
+def landed_file_for(ctx: Context, dataset: str, period: str) -> Path:
+    """The landed file a reload of ``dataset``/``period`` would process."""
+    ctx.config.dataset(dataset)
+    period = parse_cli_period(period)
+    candidates = [d.path for d in landed_deliveries(ctx)
+                  if d.parsed is not None and (d.parsed.dataset, d.parsed.period) == (dataset, period)]
+    if not candidates:
+        raise UsageError(f"no file for dataset {dataset!r} and period {period} in {ctx.settings.landed_dir}")
+    # Two deliveries of one month (say .csv and .xlsx): the newest one wins.
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
 def reload_period(
     dataset: str,
     period: str,
@@ -228,14 +240,7 @@ def reload_period(
     accepted ingest; validate, load, transform and publish always run.
     """
     ctx = Context(settings, config, engine)
-    ctx.config.dataset(dataset)
-    period = parse_cli_period(period)
-    candidates = [d.path for d in landed_deliveries(ctx)
-                  if d.parsed is not None and (d.parsed.dataset, d.parsed.period) == (dataset, period)]
-    if not candidates:
-        raise UsageError(f"no file for dataset {dataset!r} and period {period} in {ctx.settings.landed_dir}")
-    # Two deliveries of one month (say .csv and .xlsx): the newest one wins.
-    path = max(candidates, key=lambda p: p.stat().st_mtime)
+    path = landed_file_for(ctx, dataset, period)
     last = runlog.last_accepted_ingestion(ctx.engine, path)
     reuse = last[0] if last is not None and last[1] == file_sha256(path) else None
     return process_file(path, ctx, reuse_ingestion=reuse, runner=make_runner(via_notebooks))

@@ -6,12 +6,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
     config_path: Path
     db_url: str
+    # Earlier versions of a month kept for rollback (data/stage/history/).
+    keep_versions: int = 3
 
     @property
     def landed_dir(self) -> Path:
@@ -25,6 +29,10 @@ class Settings:
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
 
+    @property
+    def history_dir(self) -> Path:
+        return self.data_dir / "stage" / "history"
+
 
 def get_settings() -> Settings:
     data_dir = Path(os.environ.get("WORKBENCH_DATA_DIR", "data")).absolute()
@@ -32,4 +40,7 @@ def get_settings() -> Settings:
     db_url = os.environ.get("WORKBENCH_DB_URL") or (
         f"sqlite:///{data_dir / 'warehouse' / 'workbench.sqlite'}"
     )
-    return Settings(data_dir=data_dir, config_path=config_path, db_url=db_url)
+    keep = os.environ.get("WORKBENCH_KEEP_VERSIONS", "3")
+    if not keep.isascii() or not keep.isdigit() or int(keep) < 1:
+        raise UsageError(f"WORKBENCH_KEEP_VERSIONS={keep!r}: expected a whole number ≥ 1")
+    return Settings(data_dir=data_dir, config_path=config_path, db_url=db_url, keep_versions=int(keep))

@@ -10,6 +10,7 @@ period, ingestion, file sha256 and validation.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,3 +122,29 @@ def file_sha256_of(parquet: pq.ParquetFile) -> str | None:
     """The landed file's sha256 that validate recorded in the Parquet metadata."""
     sha = (parquet.schema_arrow.metadata or {}).get(SHA_KEY)
     return sha.decode() if sha else None
+
+
+# --------------------------------------------------------------------------
+# Versions: every load's rows kept for rollback
+# --------------------------------------------------------------------------
+def version_path(settings: Settings, dataset: str, period: str, load_id: int) -> Path:
+    """``<data>/stage/history/<dataset>/<period>/<load_id>.parquet``: the rows load ``load_id`` served."""
+    return settings.history_dir / dataset / period / f"{load_id}.parquet"
+
+
+def keep_version(settings: Settings, source: Path, dataset: str, period: str, load_id: int) -> Path:
+    """Copy a loaded Parquet into the month's history (hard link when the file
+    system allows: the cleaned file is replaced by a rename, never rewritten)
+    and drop the oldest versions beyond ``settings.keep_versions``."""
+    target = version_path(settings, dataset, period, load_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    versions = sorted(target.parent.glob("*.parquet"), key=lambda p: int(p.stem) if p.stem.isdigit() else -1)
+    for old in versions[:-settings.keep_versions]:
+        old.unlink(missing_ok=True)
+    return target

@@ -1,9 +1,12 @@
 """Plain-text output for the terminal."""
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Collection, Sequence
+from typing import Any
 
+from pipeline.corrections import Preview, Version
 from pipeline.orchestrate import Outcome, PeriodOutcome
 
 
@@ -55,3 +58,47 @@ def error_line(o: PeriodOutcome) -> str:
     """The failure as one line that names the file once."""
     error = o.error or "failed"
     return error if error.startswith(o.file_name) else f"{o.file_name}: {error}"
+
+
+def preview_lines(p: Preview) -> list[str]:
+    """A reload's preview, for the terminal."""
+    d = p.diff
+    lines = [f"{p.dataset} {p.period}: reloading {p.file_name} would change {d.rows_before:,} → {d.rows_after:,} rows"]
+    if d.changed is None:
+        lines.append(f"  no primary key: {d.added:,} rows added, {d.removed:,} removed (as whole rows)")
+    else:
+        lines.append(f"  keys: {d.added:,} added, {d.removed:,} removed, {d.changed:,} changed, "
+                     f"{d.unchanged:,} unchanged")
+    for column, n in d.columns_changed.items():
+        lines.append(f"  {column}: {n:,} keys changed")
+    for entry in d.sample:
+        lines.append("  e.g. " + ", ".join(f"{k} {v[0]!r} → {v[1]!r}" if isinstance(v, list) else f"{k}={v}"
+                                           for k, v in entry.items()))
+    lines.append(f"  would rebuild: {', '.join(p.downstream)}")
+    lines.append("  nothing was changed (dry run)")
+    return lines
+
+
+def version_dict(v: Version) -> dict[str, Any]:
+    return {"load_id": v.load_id, "file": v.file, "sha256": v.sha256, "rows": v.rows,
+            "loaded_at": iso_utc(v.loaded_at), "served": v.served, "kept": v.kept}
+
+
+def history_lines(versions: Sequence[Version]) -> list[str]:
+    if not versions:
+        return ["no loads of this month yet"]
+    cells = [["*" if v.served else "", str(v.load_id), v.file or "", (v.sha256 or "")[:12], f"{v.rows:,}",
+              iso_utc(v.loaded_at) or "", "yes" if v.kept else "no"] for v in versions]
+    return format_table(("served", "load", "file", "sha256", "rows", "loaded at", "kept"), cells, right={1, 4})
+
+
+def iso_utc(value: Any) -> str | None:
+    """A timestamp as ISO 8601 UTC with an explicit offset (SQLite hands back
+    naive values, written in UTC)."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        return str(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds")

@@ -40,6 +40,7 @@ class Step(StrEnum):
     LOAD_STAGE = "load_stage"
     TRANSFORM = "transform"
     PUBLISH = "publish"
+    ROLLBACK = "rollback"  # stage served from an earlier version again
 
 
 # --------------------------------------------------------------------------
@@ -112,6 +113,24 @@ load_log = sa.Table(
 
 
 
+
+corrections = sa.Table(
+    "corrections", META,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("dataset", sa.String(63), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # reload | rollback
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("load_id", sa.Integer),
+    sa.Column("rows_before", sa.BigInteger),
+    sa.Column("rows_after", sa.BigInteger),
+    sa.Column("added", sa.BigInteger),
+    sa.Column("removed", sa.BigInteger),
+    sa.Column("changed", sa.BigInteger),
+    sa.Index("ix_corrections_dataset_period", "dataset", "period"),
+)
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -316,3 +335,36 @@ def newest_since(engine: Engine, table: sa.Table, after_id: int, *where: Any) ->
         return conn.execute(
             sa.select(table).where(table.c.id > after_id, *where).order_by(table.c.id.desc()).limit(1)
         ).first()
+
+
+# --------------------------------------------------------------------------
+# Versions and corrections
+# --------------------------------------------------------------------------
+def stage_loads(engine: Engine, dataset: str, period: str) -> list[Any]:
+    """The succeeded load_stage and rollback rows of a month, newest first."""
+    with engine.connect() as conn:
+        return list(conn.execute(
+            sa.select(load_log).where(load_log.c.dataset == dataset, load_log.c.period == period,
+                                      load_log.c.status == LoadStatus.SUCCEEDED,
+                                      load_log.c.step.in_([Step.LOAD_STAGE, Step.ROLLBACK]))
+            .order_by(load_log.c.id.desc())
+        ))
+
+
+def log_correction(engine: Engine, **values: Any) -> int:
+    """One row of the corrections ledger (who changed a served month, and why)."""
+    with write_transaction(engine) as conn:
+        return int(conn.execute(
+            sa.insert(corrections).values(**values, created_at=utcnow()).returning(corrections.c.id)
+        ).scalar_one())
+
+
+def landed_names(engine: Engine, dataset: str, period: str) -> dict[str, str]:
+    """sha256 → the landed file name it was ingested under, for one month."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(ingestion_log.c.file_sha256, ingestion_log.c.file_name)
+            .where(ingestion_log.c.dataset == dataset, ingestion_log.c.period == period)
+            .order_by(ingestion_log.c.id)
+        )
+        return {sha: name for sha, name in rows if sha}

@@ -39,13 +39,14 @@ from tests.conftest import CONFIG_PATH
 pytestmark = pytest.mark.slow
 
 STAGE_FILES = sorted(STAGE_NOTEBOOKS.values())
-ALL_NOTEBOOKS = [*STAGE_FILES, "explore_parquet.ipynb"]
+ALL_NOTEBOOKS = [*STAGE_FILES, "06_correction_review.ipynb", "explore_parquet.ipynb"]
 PARAMETERS = {
     "01_ingest.ipynb": ["file_path"],
     "02_validate.ipynb": ["ingestion_id"],
     "03_load_stage.ipynb": ["parquet_path", "period", "dataset"],
     "04_transform.ipynb": ["period", "dataset"],
     "05_publish.ipynb": ["period", "dataset"],
+    "06_correction_review.ipynb": ["dataset", "period"],
     "explore_parquet.ipynb": ["dataset", "periods", "measure", "compare"],
 }
 STAMP_RE = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
