@@ -27,7 +27,6 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.errors import StepFailed, WorkbenchError, one_line
 from pipeline.warehouse import runlog
 from pipeline.warehouse.backends import backend_of
@@ -65,8 +64,7 @@ def ensure_table_once(engine: Engine, table: sa.Table) -> None:
 def _swap(conn: Connection, table: sa.Table, period: str,
           batches: Iterable[pa.RecordBatch]) -> tuple[int, int]:
     """DELETE the period, append the batches; inside the caller's transaction."""
-    deleted = conn.execute(sa.delete(table).where(table.c[PERIOD_COLUMN] == period)).rowcount
-    return deleted, backend_of(conn).append(conn, table, batches, period)
+    return backend_of(conn).replace_rows(conn, table, period, batches)
 
 
 def _failed(engine: Engine, exc: BaseException, *, step: str, dataset: str, period: str, source: str,

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from pipeline.domain.config import ColumnConfig, DatasetConfig
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.errors import StepFailed
+from pipeline.warehouse.backends import backend_of
 
 __all__ = ["PERIOD_COLUMN", "column_type", "derived_table", "ensure_table", "period_column",
            "period_counts", "sql_type", "stage_table", "table_exists"]
@@ -54,7 +55,7 @@ def ensure_table(conn: Connection, table: sa.Table) -> None:
     """Create ``table`` if missing; refuse one whose columns no longer match."""
     inspector = sa.inspect(conn)
     if not inspector.has_table(table.name, schema=table.schema):
-        table.create(conn)
+        backend_of(conn).create_table(conn, table)
         return
     existing = {c["name"] for c in inspector.get_columns(table.name, schema=table.schema)}
     wanted = {c.name for c in table.columns}

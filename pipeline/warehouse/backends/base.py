@@ -34,6 +34,14 @@ class Backend(Protocol):
                period: str) -> int:
         """Append the batches, each row with ``period``, inside the caller's transaction."""
 
+    def create_table(self, conn: Connection, table: sa.Table) -> None:
+        """Create a stage/core/mart table (partitioned by period where the database can)."""
+
+    def replace_rows(self, conn: Connection, table: sa.Table, period: str,
+                     batches: Iterable[pa.RecordBatch]) -> tuple[int, int]:
+        """Make ``batches`` the whole of ``period`` in ``table``, inside the
+        caller's transaction; (rows removed, rows added)."""
+
     def before_migrations(self, conn: Connection) -> None:
         """Inside the migration transaction, before Alembic runs (schemas, locks)."""
 

@@ -13,7 +13,9 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.warehouse.backends.base import SCHEMAS, with_period
+from pipeline.warehouse.backends.pg_partitions import create_partitioned, is_partitioned, replace_partition
 
 QUEUE_DEPTH = 4  # CSV chunks buffered ahead of COPY; bounds memory
 # Any fixed 64-bit number: the key of the advisory lock that serialises
@@ -35,6 +37,17 @@ class PostgresBackend:
     def append(self, conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch],
                period: str) -> int:
         return copy_batches(conn, table, batches, period)
+
+    def create_table(self, conn: Connection, table: sa.Table) -> None:
+        create_partitioned(conn, table)
+
+    def replace_rows(self, conn: Connection, table: sa.Table, period: str,
+                     batches: Iterable[pa.RecordBatch]) -> tuple[int, int]:
+        if is_partitioned(conn, table):
+            return replace_partition(conn, table, period, batches, copy_batches)
+        # a flat table (created before partitions, not migrated yet)
+        deleted = conn.execute(sa.delete(table).where(table.c[PERIOD_COLUMN] == period)).rowcount
+        return deleted, copy_batches(conn, table, batches, period)
 
     def before_migrations(self, conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
@@ -88,7 +101,8 @@ def _csv_chunks(batches: Iterable[pa.RecordBatch], period: str, counter: list[in
         yield sink.getvalue()
 
 
-def copy_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch], period: str) -> int:
+def copy_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch], period: str,
+                 freeze: bool = False) -> int:
     """Stream record batches into ``COPY … FROM STDIN`` on PostgreSQL.
 
     A producer thread turns the next batch into CSV while the current one is
@@ -96,7 +110,10 @@ def copy_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.RecordB
     """
     preparer = conn.dialect.identifier_preparer
     columns = ", ".join(preparer.quote(c.name) for c in table.columns)
-    statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN WITH (FORMAT csv)"
+    # FREEZE (rows written already frozen, no later vacuum pass) is allowed
+    # only into a table created in this transaction: a partition being built.
+    options = "FORMAT csv, FREEZE" if freeze else "FORMAT csv"
+    statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN WITH ({options})"
     chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=QUEUE_DEPTH)
     counter = [0]
     stop = threading.Event()

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.errors import UsageError
 from pipeline.warehouse.backends.base import SCHEMAS, with_period
 
@@ -42,6 +43,15 @@ class SqliteBackend:
     def append(self, conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch],
                period: str) -> int:
         return insert_batches(conn, table, batches, period)
+
+    def create_table(self, conn: Connection, table: sa.Table) -> None:
+        table.create(conn)
+
+    def replace_rows(self, conn: Connection, table: sa.Table, period: str,
+                     batches: Iterable[pa.RecordBatch]) -> tuple[int, int]:
+        # One table per dataset: delete the month, append the new rows.
+        deleted = conn.execute(sa.delete(table).where(table.c[PERIOD_COLUMN] == period)).rowcount
+        return deleted, insert_batches(conn, table, batches, period)
 
     def before_migrations(self, conn: Connection) -> None:
         pass
