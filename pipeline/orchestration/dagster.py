@@ -347,7 +347,6 @@ def build_defs(settings: Settings | None = None, *, today: dt.date | None = None
         assets += layers
         jobs.append(dg.define_asset_job(
             month_job_name(dataset.name), selection=dg.AssetSelection.assets(*layers),
-            partitions_def=partitions[dataset.name],
             description=f"One month of {dataset.name}: stage, core and mart.",
         ))
     resource = WarehouseResource() if settings is None else WarehouseResource(
