@@ -214,6 +214,22 @@ def test_a_refused_file_fails_the_check_and_the_run_and_changes_nothing(workspac
     assert "citizens_2025-07.xlsx" in failure.event_specific_data.error.message  # type: ignore[union-attr]
 
 
+def test_dropped_rows_pass_the_check_and_are_counted(workspace: Workspace, demo_dir: Path) -> None:
+    workspace.add_demo(demo_dir, "citizens_2025-01.*")
+    lines = (demo_dir / "benefit_payments_2025-01.csv").read_text(encoding="utf-8").splitlines()
+    cells = lines[1].split(",")
+    cells[3] = "-5"  # Amount must be > 0; benefit_payments drops such rows
+    lines[1] = ",".join(cells)
+    (workspace.landed / "benefit_payments_2025-01.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = materialise(workspace, "benefit_payments", "2025-01", ("stage",))
+    assert result.success
+    meta = checks(result)["rows_valid"].metadata
+    assert checks(result)["rows_valid"].passed
+    assert (meta["rows_invalid"].value, meta["rows_dropped"].value) == (1, 1)
+    assert meta["rows_total"].value == len(lines) - 1
+    assert counts(workspace, "stage.benefit_payments") == {"2025-01": len(lines) - 2}
+
+
 def test_a_file_refused_at_ingest_fails_the_file_check(workspace: Workspace, demo_dir: Path) -> None:
     workspace.add_demo(demo_dir, "benefit_payments_2025-07.*")  # the Amount column is missing
     result = materialise(workspace, "benefit_payments", "2025-07", ("stage",), raise_on_error=False)
