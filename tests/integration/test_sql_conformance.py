@@ -58,11 +58,14 @@ def _sample_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pg_conn(pg_database: str) -> Any:
+    # Module scope: the connection (and the locks its open transaction holds)
+    # must be gone before other modules reset the session's database.
     engine = sa.create_engine(pg_database)
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE SCHEMA stage")
+        conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS stage")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS stage.sample")
         table = _sample_table(sa.MetaData())
         table.create(conn)
         conn.execute(table.insert(), ROWS)
@@ -72,7 +75,7 @@ def pg_conn(pg_database: str) -> Any:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sqlite_conn(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A SQLite warehouse like the real one: schema 'stage' is an attached file."""
     folder = tmp_path_factory.mktemp("sqlite")
