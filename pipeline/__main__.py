@@ -5,6 +5,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.engine import Engine
+
 from pipeline import cli
 from pipeline.context import Context
 from pipeline.domain.period import parse_cli_period
@@ -17,7 +19,16 @@ def _migrate(args: argparse.Namespace) -> int:
     engine = get_engine(migrate=False)
     revision = migrate(engine)
     print(f"warehouse {engine.url.render_as_string(hide_password=True)} is at revision {revision}")
+    _sync_columns(engine)
     return 0
+
+
+def _sync_columns(engine: Engine) -> None:
+    """The config's new columns into the existing tables (SPEC §10.4)."""
+    from pipeline.warehouse.migrate import sync_config_columns
+
+    for column in sync_config_columns(engine, Context(engine=engine).config):
+        print(f"added column {column}")
 
 
 def _demo(args: argparse.Namespace) -> int:
