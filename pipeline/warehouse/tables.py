@@ -24,7 +24,7 @@ from pipeline.domain.schema import arrow_schema
 from pipeline.errors import StepFailed
 
 __all__ = ["PERIOD_COLUMN", "SchemaChangeRefused", "column_type", "columns_to_add", "derived_table",
-           "ensure_table", "period_column", "period_counts", "sql_type", "stage_table", "sync_tables", "table_exists",
+           "ensure_table", "mirror_core_table", "period_column", "period_counts", "sql_type", "stage_table", "sync_tables", "table_exists",
            "type_family"]
 
 
@@ -179,10 +179,19 @@ def config_tables(config: Config) -> list[sa.Table]:
     of stage). A transform's ``core`` and the marts follow their SQL's result
     and gain new columns at their next build."""
     tables = [stage_table(ds) for ds in config.datasets.values()]
-    for ds in config.datasets.values():
-        if ds.transform is None:
-            tables.append(derived_table("core", ds.table, arrow_schema(ds), ds.primary_key, ds.name))
-    return tables
+    return tables + [mirror_core_table(ds) for ds in config.datasets.values() if ds.transform is None]
+
+
+def mirror_core_table(dataset: DatasetConfig) -> sa.Table:
+    """``core.<table>`` of a dataset without a transform: stage's columns,
+    typed as a query result, with the config's defaults (so a column added
+    later gets the default in old periods of core as in stage)."""
+    table = derived_table("core", dataset.table, arrow_schema(dataset), dataset.primary_key, dataset.name)
+    for col in dataset.columns.values():
+        clause = default_clause(col)
+        if clause is not None:
+            table.c[col.name].server_default = sa.DefaultClause(clause)
+    return table
 
 
 def sync_tables(conn: Connection, config: Config) -> list[str]:
