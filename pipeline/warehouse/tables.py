@@ -24,8 +24,8 @@ from pipeline.domain.schema import arrow_schema
 from pipeline.errors import StepFailed
 
 __all__ = ["PERIOD_COLUMN", "SchemaChangeRefused", "column_type", "columns_to_add", "derived_table",
-           "ensure_table", "mirror_core_table", "period_column", "period_counts", "sql_type", "stage_table", "sync_tables", "table_exists",
-           "type_family"]
+           "ensure_table", "mirror_core_table", "period_column", "period_counts", "sql_type", "stage_table",
+           "sync_tables", "table_exists", "type_family"]
 
 
 def column_type(col: ColumnConfig) -> sa.types.TypeEngine[Any]:

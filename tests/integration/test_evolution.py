@@ -99,7 +99,7 @@ def refused(ws: Workspace, config: str, column: str, why: str) -> None:
     proc = ws.main("pipeline", "migrate")
     assert proc.returncode == 1
     line = proc.stderr.strip()
-    assert "\n" not in line and f"dataset 'things'" in line and f"column {column!r}" in line and why in line, line
+    assert "\n" not in line and "dataset 'things'" in line and f"column {column!r}" in line and why in line, line
     assert "nothing changed" in line
     header = ",".join(load_config(ws.config_path).dataset("things").columns)
     land(ws, "things_2025-03.csv", header + "\n" + ",".join("1" for _ in header.split(",")) + "\n")
