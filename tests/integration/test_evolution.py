@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
 import sqlalchemy as sa
 
 from pipeline.domain.schema import arrow_schema
@@ -249,7 +251,7 @@ def test_warn_rows_are_kept_and_rules_report_per_row(workspace: Workspace) -> No
     # rows 4 and 5 failed only warnings: kept; 3 and 6 dropped
     assert "2 invalid rows dropped, 2 rows with warnings kept" in proc.stdout
     parquet = Path(proc.stdout.strip().splitlines()[-1])
-    assert pa.parquet.read_table(parquet).column("id").to_pylist() == [1, 3, 4]
+    assert pq.read_table(parquet).column("id").to_pylist() == [1, 3, 4]
     assert workspace.rows("SELECT rows_total, rows_valid, rows_invalid FROM meta.validation_log "
                           "WHERE id = :v", v=vid) == [(5, 3, 2)]
 
@@ -315,3 +317,25 @@ def test_accept_headers_refuses_a_guess(workspace: Workspace) -> None:
     assert proc.returncode == 1
     assert "no header close enough to column 'city'" in proc.stderr and "'Zebra'" in proc.stderr
     assert config.read_text() == CUSTOMERS
+
+
+@pytest.mark.slow
+def test_explore_notebook_reads_old_and_new_months(workspace: Workspace) -> None:
+    """notebooks/explore_parquet.ipynb itself, under papermill, after a column
+    was added: one table over all months, the new column null in old ones."""
+    import papermill as pm
+
+    from pipeline.notebook_helpers import NOTEBOOKS_DIR
+    from pipeline.runners.notebook import kernel_options
+
+    if workspace.backend != "sqlite":
+        pytest.skip("reads Parquet only; the warehouse plays no part")
+    two_months(workspace)
+    workspace.use_config(ADDED)
+    land(workspace, "things_2025-03.csv", "id,amount,colour,score\n5,1.0,red,3\n")
+    assert workspace.main("pipeline", "run").returncode == 0
+    out = pm.execute_notebook(str(NOTEBOOKS_DIR / "explore_parquet.ipynb"), str(workspace.root / "out.ipynb"),
+                              parameters={"dataset": "things"}, kernel_name="python3", progress_bar=False,
+                              **kernel_options())
+    shown = "\n".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
+    assert "4 rows, 3 periods, columns: id, amount, colour, score, period" in shown
