@@ -6,6 +6,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.engine import Engine
+
 from pipeline import cli
 from pipeline.context import Context
 from pipeline.domain.period import parse_cli_period
@@ -18,7 +20,16 @@ def _migrate(args: argparse.Namespace) -> int:
     engine = get_engine(migrate=False)
     revision = migrate(engine)
     print(f"warehouse {engine.url.render_as_string(hide_password=True)} is at revision {revision}")
+    _sync_columns(engine)
     return 0
+
+
+def _sync_columns(engine: Engine) -> None:
+    """The config's new columns into the existing tables (SPEC §10.4)."""
+    from pipeline.warehouse.migrate import sync_config_columns
+
+    for column in sync_config_columns(engine, Context(engine=engine).config):
+        print(f"added column {column}")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -104,6 +115,25 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _accept_headers(args: argparse.Namespace) -> int:
+    from pipeline.accept_headers import accept_headers
+
+    ctx = Context()
+    done = accept_headers(ctx, args.file_id, dry_run=args.dry_run)
+    if not done.mapping:
+        print(f"{done.file_name}: every column of {done.dataset} has its header; nothing to accept")
+        return 0
+    for column, header in done.mapping.items():
+        print(f"{done.dataset}.{column}: header {header!r}")
+    if done.written:
+        print(f"wrote {len(done.mapping)} header alias{'es' if len(done.mapping) > 1 else ''} into "
+              f"{ctx.config.path}; load it with: python -m pipeline reload --dataset {done.dataset} "
+              f"--period {done.period}")
+    else:
+        print("dry run: the config is unchanged")
+    return 0
+
+
 def build_parser() -> cli.Parser:
     p = cli.parser("python -m pipeline", "Period Workbench: monthly extracts into a period-partitioned warehouse.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=cli.Parser)
@@ -154,6 +184,12 @@ def build_parser() -> cli.Parser:
     st = sub.add_parser("status", help="row counts and last outcomes per dataset and period")
     st.add_argument("--json", action="store_true", help="print a JSON array")
     st.set_defaults(func=_status)
+
+    ah = sub.add_parser("accept-headers",
+                        help="write header: aliases for a file refused for renamed headers")
+    ah.add_argument("--file-id", required=True, type=int, help="the refused file's ingestion id")
+    ah.add_argument("--dry-run", action="store_true", help="only print the mapping")
+    ah.set_defaults(func=_accept_headers)
     return p
 
 

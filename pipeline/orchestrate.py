@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from pipeline.context import Context
-from pipeline.domain.config import Config
+from pipeline.domain.config import Config, dependency_order, dependents_of
 from pipeline.domain.files import ParsedFileName, parse_and_validate_filename
 from pipeline.domain.period import parse_cli_period
 from pipeline.errors import FileRefused, UsageError, WorkbenchError, unexpected
@@ -114,18 +114,11 @@ def process_file(path: Path, ctx: Context, *, reuse_ingestion: int | None = None
 
 
 def dependents(ctx: Context, dataset: str, period: str) -> list[str]:
-    """Datasets whose transform reads ``stage.<dataset's table>`` and whose
-    period is loaded: their core/mart for the period are stale after a reload
-    (payments join the same month's citizens)."""
-    table = f"stage.{ctx.config.dataset(dataset).table}"
-    out = []
-    for other in ctx.config.datasets.values():
-        if other.name == dataset or other.transform is None:
-            continue
-        if table in other.transform.read_text(encoding="utf-8") and runlog.has_succeeded(
-                ctx.engine, Step.LOAD_STAGE, other.name, period):
-            out.append(other.name)
-    return out
+    """Datasets that ``depends_on`` this one (directly or through others) and
+    whose period is loaded: their core/mart for the period are stale after a
+    reload (payments join the same month's citizens)."""
+    return [other for other in dependents_of(ctx.config, dataset)
+            if runlog.has_succeeded(ctx.engine, Step.LOAD_STAGE, other, period)]
 
 
 def make_runner(via_notebooks: bool) -> StageRunner:
@@ -147,8 +140,9 @@ class Delivery:
 
 def landed_deliveries(ctx: Context) -> list[Delivery]:
     """The files in ``landed/`` with their dataset and period, in processing
-    order: period first, then the config's dataset order (citizens before the
-    payments that join them), unparseable names last."""
+    order: period first, then dependency order (``depends_on``: citizens
+    before the payments that join them; else config order), unparseable
+    names last."""
     landed = ctx.settings.landed_dir
     if not landed.is_dir():
         return []
@@ -160,7 +154,7 @@ def landed_deliveries(ctx: Context) -> list[Delivery]:
             except FileRefused:
                 parsed = None
             deliveries.append(Delivery(path, parsed))
-    names = list(ctx.config.datasets)
+    names = dependency_order(ctx.config)
     return sorted(deliveries, key=lambda d: (1, "", 0, d.path.name) if d.parsed is None
                   else (0, d.parsed.period, names.index(d.parsed.dataset), d.path.name))
 

@@ -22,6 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {result.error}", file=sys.stderr)
             return 1
         dropped = f", {result.rows_invalid} invalid rows dropped" if result.rows_invalid else ""
+        if result.rows_warned:
+            dropped += f", {result.rows_warned} rows with warnings kept"
         print(f"validated {result.dataset} {result.period}: {result.rows_valid} rows{dropped} "
               f"(validation {result.validation_id})")
         print(result.parquet_path)

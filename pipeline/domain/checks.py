@@ -18,6 +18,10 @@ import numpy as np
 import pandas as pd
 
 NUMERIC_TYPES = ("integer", "float")
+# ``severity: warn`` (a check's value written as {value: …, severity: warn}):
+# its label carries this prefix, and a row failing only such checks is kept.
+WARN = "warn"
+WARN_PREFIX = "warn: "
 Predicate = Callable[[pd.Series], pd.Series]
 
 
@@ -106,9 +110,16 @@ def parse_check(key: str, value: Any, column_type: str) -> Any:
     return kind.parse(value)
 
 
-def value_checks(column_type: str, values: dict[str, Any]) -> list[tuple[str, Predicate]]:
-    """(label, predicate) of every check a column carries, in registry order."""
+def value_checks(column_type: str, values: dict[str, Any],
+                 warn: frozenset[str] = frozenset()) -> list[tuple[str, Predicate]]:
+    """(label, predicate) of every check a column carries, in registry order;
+    the labels of the checks in ``warn`` start with WARN_PREFIX."""
     return [
-        (kind.label(values[key]), kind.predicate(values[key], column_type))
+        ((WARN_PREFIX if key in warn else "") + kind.label(values[key]), kind.predicate(values[key], column_type))
         for key, kind in REGISTRY.items() if values.get(key) is not None
     ]
+
+
+def is_warning(label: str) -> bool:
+    """Whether a failure's check label is of a ``severity: warn`` check."""
+    return label.startswith(WARN_PREFIX)

@@ -7,13 +7,14 @@ is reported as one :class:`ConfigError` line naming the dataset and the key.
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.domain.checks import REGISTRY, parse_check
+from pipeline.domain.checks import REGISTRY, WARN, parse_check
 from pipeline.errors import ConfigError, UsageError
 
 TYPES = ("integer", "float", "string", "date", "datetime", "boolean")
@@ -21,12 +22,18 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # PostgreSQL truncates identifiers at 63 bytes; refusing longer names keeps
 # both backends addressing the same table.
 MAX_IDENTIFIER = 63
+# Keys of the evolving config (SPEC §10.4), parsed by the functions at the end.
+EVOLUTION_DATASET_KEYS = ("depends_on", "rules")
+EVOLUTION_COLUMN_KEYS = ("default",)
+RULE_OPS = ("<", "<=", ">", ">=", "=", "!=")
+SEVERITIES = ("error", "warn")
 
 DATASET_KEYS = {
     "description", "file_pattern", "sheet", "table", "primary_key", "on_invalid_rows",
     "extra_columns", "encoding", "columns", "transform", "publish", "python_checks",
+    *EVOLUTION_DATASET_KEYS,
 }
-COLUMN_KEYS = {"type", "nullable", "unique", "header", "description", *REGISTRY}
+COLUMN_KEYS = {"type", "nullable", "unique", "header", "description", *REGISTRY, *EVOLUTION_COLUMN_KEYS}
 CHOICES = {"on_invalid_rows": ("reject", "drop"), "extra_columns": ("reject", "ignore")}
 
 
@@ -46,6 +53,9 @@ class ColumnConfig:
     max_length: int | None = None
     header: str | None = None
     description: str | None = None
+    aliases: tuple[str, ...] = ()          # further header texts (a list under ``header:``)
+    default: Any = None                    # fills existing rows when the column is added
+    warn: frozenset[str] = frozenset()     # check keys with ``severity: warn``
 
     @property
     def checks(self) -> dict[str, Any]:
@@ -55,7 +65,7 @@ class ColumnConfig:
     @property
     def header_names(self) -> tuple[str, ...]:
         """Texts accepted in a file's header row for this column."""
-        return (self.name,) if self.header is None else (self.header, self.name)
+        return (self.name,) if self.header is None else (self.header, *self.aliases, self.name)
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,19 @@ class DatasetConfig:
     transform: Path | None = None
     publish: dict[str, Path] = field(default_factory=dict)
     python_checks: str | None = None
+    python_checks_dir: Path | None = None  # the config's folder, searched after the import path
+    depends_on: tuple[str, ...] = ()
+    rules: tuple[RuleConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """A dataset-level rule: ``column op other``, or ``column`` within the file's month."""
+    column: str
+    op: str | None = None
+    other: str | None = None
+    within_period: bool = False
+    severity: str = "error"
 
 
 @dataclass(frozen=True)
@@ -108,6 +131,7 @@ def parse_config(raw: Any, path: Path) -> Config:
             )
         tables[ds.table] = ds.name
         datasets[ds.name] = ds
+    check_dependencies(datasets, path)
     return Config(path=path, datasets=datasets)
 
 
@@ -131,6 +155,7 @@ def _parse_dataset(name: str, spec: Any, path: Path) -> DatasetConfig:
     columns = _parse_columns(name, spec.get("columns"), path)
     choices = {key: _choice(spec, key, allowed, path, name) for key, allowed in CHOICES.items()}
     transform, publish = _sql_files(spec, path, name)
+    python_checks, checks_dir = _python_checks(spec.get("python_checks"), path, name)
     return DatasetConfig(
         name=name,
         description=str(spec.get("description", "")),
@@ -144,7 +169,10 @@ def _parse_dataset(name: str, spec: Any, path: Path) -> DatasetConfig:
         columns=columns,
         transform=transform,
         publish=publish,
-        python_checks=_python_checks(spec.get("python_checks"), path, name),
+        python_checks=python_checks,
+        python_checks_dir=checks_dir,
+        depends_on=_depends_on(spec.get("depends_on"), path, name),
+        rules=_rules(spec.get("rules"), columns, path, name),
     )
 
 
@@ -227,14 +255,21 @@ def _sql_files(spec: dict[str, Any], path: Path, name: str) -> tuple[Path | None
     return transform, publish
 
 
-def _python_checks(checks: Any, path: Path, name: str) -> str | None:
+def _python_checks(checks: Any, path: Path, name: str) -> tuple[str | None, Path | None]:
+    """The module name, and the config's folder when the module is found there
+    (so a checks module can live beside the config without PYTHONPATH)."""
     if checks is None:
-        return None
+        return None, None
     if not isinstance(checks, str) or not re.match(r"^[A-Za-z_][\w.]*$", checks):
         raise _fail(path, name, "python_checks", "expected a dotted module name")
-    if importlib.util.find_spec(checks.split(".")[0]) is None:
-        raise _fail(path, name, "python_checks", f"module {checks!r} cannot be found")
-    return checks
+    top = checks.split(".")[0]
+    folder = path.parent.resolve()
+    if (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file():
+        return checks, folder
+    if importlib.util.find_spec(top) is None:
+        raise _fail(path, name, "python_checks",
+                    f"module {checks!r} cannot be found on the import path or in {folder}")
+    return checks, None
 
 
 def _sql_file(value: Any, base: Path, path: Path, dataset: str, key: str) -> Path:
@@ -263,16 +298,169 @@ def _parse_column(dataset: str, name: str, spec: Any, path: Path) -> ColumnConfi
         if flag in spec and not isinstance(spec[flag], bool):
             raise _fail(path, dataset, f"{key}.{flag}", "expected true or false")
     checks: dict[str, Any] = {}
+    warn: set[str] = set()
     for check in REGISTRY:
         if spec.get(check) is not None:
+            value, severity = _severity(spec[check], path, dataset, f"{key}.{check}")
             try:
-                checks[check] = parse_check(check, spec[check], ctype)
+                checks[check] = parse_check(check, value, ctype)
             except ValueError as exc:
                 raise _fail(path, dataset, f"{key}.{check}", str(exc)) from None
-    header = spec.get("header")
-    if header is not None and (not isinstance(header, str) or not header.strip()):
-        raise _fail(path, dataset, f"{key}.header", "expected the header text")
+            if severity == WARN:
+                warn.add(check)
+    headers = _headers(spec.get("header"), path, dataset, key)
     return ColumnConfig(
         name=name, type=ctype, nullable=spec.get("nullable", True), unique=spec.get("unique", False),
-        header=header, description=spec.get("description"), **checks,
+        header=headers[0] if headers else None, aliases=headers[1:], description=spec.get("description"),
+        default=_default(spec, ctype, path, dataset, key), warn=frozenset(warn), **checks,
     )
+
+
+# --------------------------------------------------------------------------
+# The evolving config (SPEC §10.4): header lists, column defaults, check
+# severities, dataset rules and depends_on.
+# --------------------------------------------------------------------------
+def _headers(raw: Any, path: Path, dataset: str, key: str) -> tuple[str, ...]:
+    """``header: "Text"`` or ``header: ["Text", "Older text"]`` (accept-headers
+    appends to the list when a delivery renames a header again)."""
+    if raw is None:
+        return ()
+    texts = raw if isinstance(raw, list) else [raw]
+    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise _fail(path, dataset, f"{key}.header", "expected the header text, or a list of header texts")
+    return tuple(texts)
+
+
+def _severity(raw: Any, path: Path, dataset: str, key: str) -> tuple[Any, str]:
+    """A check's value and severity: ``ge: 0`` or ``ge: {value: 0, severity: warn}``."""
+    if not isinstance(raw, dict):
+        return raw, "error"
+    unknown = set(raw) - {"value", "severity"}
+    if unknown or "value" not in raw:
+        raise _fail(path, dataset, key, "expected the check's value, or {value: …, severity: warn}")
+    severity = raw.get("severity", "error")
+    if severity not in SEVERITIES:
+        raise _fail(path, dataset, f"{key}.severity", f"{severity!r} must be one of {', '.join(SEVERITIES)}")
+    return raw["value"], str(severity)
+
+
+def _default(spec: dict[str, Any], ctype: str, path: Path, dataset: str, key: str) -> Any:
+    """``default:``, the value rows already loaded get when the column is added."""
+    value = spec.get("default")
+    if value is None:
+        return None
+    kinds: dict[str, tuple[type, ...]] = {
+        "integer": (int,), "float": (int, float), "string": (str,), "boolean": (bool,),
+        "date": (str, dt.date), "datetime": (str, dt.date),
+    }
+    wanted = kinds.get(ctype, (str, int, float))
+    if isinstance(value, bool) != (ctype == "boolean") or not isinstance(value, wanted):
+        raise _fail(path, dataset, f"{key}.default", f"{value!r} is not a {ctype} value")
+    if ctype in ("date", "datetime"):
+        try:
+            value = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            raise _fail(path, dataset, f"{key}.default", f"{value!r} is not an ISO {ctype}") from None
+        return value.date() if ctype == "date" else value
+    return value
+
+
+def _depends_on(raw: Any, path: Path, name: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(d, str) for d in raw):
+        raise _fail(path, name, "depends_on", "expected a list of dataset names")
+    if name in raw:
+        raise _fail(path, name, "depends_on", "a dataset cannot depend on itself")
+    return tuple(dict.fromkeys(raw))
+
+
+def check_dependencies(datasets: dict[str, DatasetConfig], path: Path) -> None:
+    """Every ``depends_on`` names a dataset, and no chain of them loops."""
+    for ds in datasets.values():
+        for other in ds.depends_on:
+            if other not in datasets:
+                raise _fail(path, ds.name, "depends_on", f"{other!r} is not a dataset of this config")
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = 1
+        for other in datasets[name].depends_on:
+            if state.get(other) == 1:
+                cycle = " → ".join([*trail[trail.index(other):], other])
+                raise _fail(path, other, "depends_on", f"cycle {cycle}")
+            if other not in state:
+                visit(other, [*trail, other])
+        state[name] = 2
+
+    for name in datasets:
+        if name not in state:
+            visit(name, [name])
+
+
+def dependency_order(config: Config) -> list[str]:
+    """Dataset names, each after the ones it depends on; otherwise in config order."""
+    done: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        for other in config.datasets[name].depends_on:
+            visit(other)
+        done.append(name)
+
+    for name in config.datasets:
+        visit(name)
+    return done
+
+
+def dependents_of(config: Config, name: str) -> list[str]:
+    """Datasets that depend on ``name``, directly or through others, in dependency order."""
+    reached = {name}
+    out = []
+    for other in dependency_order(config):
+        if reached & set(config.datasets[other].depends_on):
+            reached.add(other)
+            out.append(other)
+    return out
+
+
+def _rules(raw: Any, columns: dict[str, ColumnConfig], path: Path, name: str) -> tuple[RuleConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _fail(path, name, "rules", "expected a list of rules such as {column: a, op: '>=', other: b}")
+    return tuple(_rule(item, columns, path, name, f"rules[{i}]") for i, item in enumerate(raw))
+
+
+def _rule(raw: Any, columns: dict[str, ColumnConfig], path: Path, name: str, key: str) -> RuleConfig:
+    if not isinstance(raw, dict):
+        raise _fail(path, name, key, "expected {column: a, op: '>=', other: b} or {column: a, within_period: true}")
+    unknown = set(raw) - {"column", "op", "other", "within_period", "severity"}
+    if unknown:
+        raise _fail(path, name, f"{key}.{sorted(unknown)[0]}", "unknown key")
+    column = raw.get("column")
+    if column not in columns:
+        raise _fail(path, name, f"{key}.column", f"{column!r} is not one of the dataset's columns")
+    severity = raw.get("severity", "error")
+    if severity not in SEVERITIES:
+        raise _fail(path, name, f"{key}.severity", f"{severity!r} must be one of {', '.join(SEVERITIES)}")
+    ctype = columns[column].type
+    if raw.get("within_period") is not None:
+        if raw["within_period"] is not True or "op" in raw or "other" in raw:
+            raise _fail(path, name, f"{key}.within_period", "expected true, without op and other")
+        if ctype not in ("date", "datetime"):
+            raise _fail(path, name, f"{key}.within_period", f"column {column!r} is {ctype}, not a date or datetime")
+        return RuleConfig(column, within_period=True, severity=severity)
+    op, other = raw.get("op"), raw.get("other")
+    if op not in RULE_OPS:
+        raise _fail(path, name, f"{key}.op", f"{op!r} must be one of {', '.join(RULE_OPS)}")
+    if other not in columns:
+        raise _fail(path, name, f"{key}.other", f"{other!r} is not one of the dataset's columns")
+    kinds = {"integer": "number", "float": "number", "decimal": "number", "date": "time", "datetime": "time"}
+    if kinds.get(ctype, ctype) != kinds.get(columns[other].type, columns[other].type):
+        raise _fail(path, name, f"{key}.other", f"{column!r} ({ctype}) cannot be compared with "
+                                                f"{other!r} ({columns[other].type})")
+    return RuleConfig(column, op=op, other=other, severity=severity)

@@ -37,6 +37,7 @@ to its ``name``) is what the error log shows as the check.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import numpy as np
@@ -126,11 +127,14 @@ def column_checks(col: ColumnConfig) -> list[pa.Check]:
     Vectorised over the column; pandera leaves nulls out of them (ignore_na):
     nullability is its own check.
     """
-    return [pa.Check(fn, name=label, error=label) for label, fn in value_checks(col.type, col.checks)]
+    return [pa.Check(fn, name=label, error=label) for label, fn in value_checks(col.type, col.checks, col.warn)]
 
 
 def _extend(schema: pa.DataFrameSchema, dataset: DatasetConfig, period: str) -> pa.DataFrameSchema:
     where = f"dataset {dataset.name!r}, key 'python_checks'"
+    if dataset.python_checks_dir is not None and str(dataset.python_checks_dir) not in sys.path:
+        # Beside the config: searched after the import path, which wins.
+        sys.path.append(str(dataset.python_checks_dir))
     try:
         module = importlib.import_module(dataset.python_checks or "")
     except Exception as exc:

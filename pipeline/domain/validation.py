@@ -7,6 +7,10 @@ that tells the analyst why not.
   (loading it would empty the period).
 - A failure of a DataFrame-wide check is pinned to the header row (row 1): no
   row can be dropped for it, so it fails the file in either mode.
+- A failure of a ``severity: warn`` check (label "warn: …") fails nothing:
+  the row is kept and counted in ``rows_warned``.
+- ``rules:`` (column comparisons, ``within_period``) are checked on the
+  typed frame and reported once per failing row against the rule's column.
 - An empty file (a header but no data rows) fails: far more often a broken
   export than a real month.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +26,19 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from pipeline.domain.checks import WARN, WARN_PREFIX, is_warning
 from pipeline.domain.coerce import coerce_frame, empty_failures
 from pipeline.domain.config import DatasetConfig
+from pipeline.domain.period import Period
 from pipeline.domain.schema import build_schema
 
 MAX_LOGGED_ERRORS = 1_000
 MAX_SUMMARY_GROUPS = 5
 SUMMARY_VALUE_CHARS = 40  # the one-line message stays one readable line
+
+RULE_OPERATORS: dict[str, Any] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq, "!=": operator.ne,
+}
 
 # pandera's own names for its built-in checks → the names the error log shows.
 CHECK_LABELS = {
@@ -44,26 +55,35 @@ class Decision:
     counts: tuple[int, int, int]       # total, valid, invalid rows
     failures: pd.DataFrame             # the failures to log (at most MAX_LOGGED_ERRORS)
     error: str | None
+    rows_warned: int = 0               # rows that failed only ``severity: warn`` checks (kept)
 
 
 def decide(typed: pd.DataFrame, failures: pd.DataFrame, dataset: DatasetConfig, file_name: str,
            validation_id: int) -> Decision:
-    """Pass or fail a checked file under the dataset's ``on_invalid_rows``."""
+    """Pass or fail a checked file under the dataset's ``on_invalid_rows``.
+
+    Failures of ``severity: warn`` checks are logged but fail nothing: their
+    rows are kept (and valid) unless another check fails them too.
+    """
     total = len(typed)
-    invalid_rows = np.unique(failures["row_number"].to_numpy(dtype=np.int64))
+    warning = failures["check"].map(lambda c: is_warning(str(c))).to_numpy(dtype=bool)
+    invalid_rows = np.unique(failures["row_number"].to_numpy(dtype=np.int64)[~warning])
+    warned = np.setdiff1d(failures["row_number"].to_numpy(dtype=np.int64)[warning], invalid_rows)
+    warned_rows = int((warned >= 2).sum())  # a table-wide warning (row 1) warns no row
     counts = (total, total - len(invalid_rows), len(invalid_rows))
     shown = sorted_failures(failures, dataset)
+    errors = shown[~shown["check"].map(lambda c: is_warning(str(c))).to_numpy(dtype=bool)]
     if not len(invalid_rows):
-        return Decision(True, typed, counts, shown, None)
+        return Decision(True, typed, counts, shown, None, warned_rows)
     whole_file = invalid_rows[0] < 2
     if dataset.on_invalid_rows == "reject" or whole_file:
         return Decision(False, None, counts, shown,
-                        summary(file_name, len(invalid_rows), shown, validation_id))
+                        summary(file_name, len(invalid_rows), errors, validation_id), warned_rows)
     kept = typed[~typed.index.isin(invalid_rows)]
     if kept.empty:
-        error = f"{file_name}: all {total} rows are invalid, nothing to load: " + summary_groups(shown)
-        return Decision(False, None, counts, shown, error)
-    return Decision(True, kept, counts, shown, None)
+        error = f"{file_name}: all {total} rows are invalid, nothing to load: " + summary_groups(errors)
+        return Decision(False, None, counts, shown, error, warned_rows)
+    return Decision(True, kept, counts, shown, None, warned_rows)
 
 
 def empty_file_error(file_name: str) -> str:
@@ -86,8 +106,36 @@ def check_frame(raw: pd.DataFrame, dataset: DatasetConfig, period: str) -> tuple
         cells = pd.MultiIndex.from_arrays([schema_failures["row_number"], schema_failures["column"]])
         again = cells.isin(typed_cells) & (schema_failures["check"] == "not_nullable").to_numpy()
         schema_failures = schema_failures[~again]
-    parts = [f for f in (type_failures, schema_failures) if len(f)]
+    parts = [f for f in (type_failures, schema_failures, rule_failures(typed, dataset, period)) if len(f)]
     return typed, (pd.concat(parts, ignore_index=True) if parts else empty_failures())
+
+
+def rule_failures(typed: pd.DataFrame, dataset: DatasetConfig, period: str) -> pd.DataFrame:
+    """The failures of the dataset's ``rules:``, one per failing row, against
+    the rule's column (value: that column's value). A null on either side is
+    left to the column's nullable rule."""
+    parts = []
+    for rule in dataset.rules:
+        left = typed[rule.column]
+        if rule.within_period:
+            month = Period.of(period)
+            start, end = pd.Timestamp(month.start), pd.Timestamp(month.next().start)
+            ok, known = (left >= start) & (left < end), left.notna()
+            label = f"in period {period}"
+        else:
+            right = typed[rule.other]
+            ok = RULE_OPERATORS[str(rule.op)](left, right)
+            known = left.notna() & right.notna()
+            label = f"{rule.op} {rule.other}"
+        failing = (known & ~ok.fillna(False).astype(bool)).to_numpy(dtype=bool)
+        if failing.any():
+            parts.append(pd.DataFrame({
+                "row_number": typed.index.to_numpy(dtype=np.int64)[failing],
+                "column": rule.column,
+                "check": (WARN_PREFIX if rule.severity == WARN else "") + label,
+                "value": left[failing].astype(object).to_numpy(),
+            }))
+    return pd.concat(parts, ignore_index=True) if parts else empty_failures()
 
 
 def failures_of_schema(cases: pd.DataFrame) -> pd.DataFrame:

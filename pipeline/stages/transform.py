@@ -19,7 +19,7 @@ from pipeline.warehouse.replace import (
     require_loaded,
 )
 from pipeline.warehouse.runlog import Step
-from pipeline.warehouse.tables import stage_table
+from pipeline.warehouse.tables import mirror_core_table, stage_table
 
 
 def transform_period(ctx: Context, dataset_name: str, period: str) -> LoadResult:
@@ -38,6 +38,8 @@ def transform_period(ctx: Context, dataset_name: str, period: str) -> LoadResult
         if dataset.transform is not None:
             statement: sa.Executable = read_sql_file(dataset.transform)
         else:
+            # the mirror's new columns get the config's defaults in old periods
+            ensure_table_once(engine, mirror_core_table(dataset))
             statement = sa.select(stage).where(stage.c[PERIOD_COLUMN] == sa.bindparam("period"))
         return rebuild_period(engine, source=stage, target=("core", dataset.table), statement=statement,
                               period=period, types=known_types(config), step=Step.TRANSFORM,

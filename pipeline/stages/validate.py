@@ -44,6 +44,7 @@ How it behaves, and why:
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,7 @@ class ValidationResult:
     rows_invalid: int | None
     parquet_path: Path | None   # set only when a Parquet file was written
     error: str | None
+    rows_warned: int | None = None  # rows that failed only severity: warn checks (kept)
 
 
 class _Run:
@@ -125,6 +127,10 @@ def validate(ctx: Context, ingestion_id: int) -> ValidationResult:
 
 
 def _conclude(run: _Run, decision: Decision) -> ValidationResult:
+    return dataclasses.replace(_write(run, decision), rows_warned=decision.rows_warned)
+
+
+def _write(run: _Run, decision: Decision) -> ValidationResult:
     if not decision.passed or decision.rows is None:
         return run.finish(ValidationStatus.FAILED, error=decision.error, counts=decision.counts,
                           failures=decision.failures)

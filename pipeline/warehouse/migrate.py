@@ -10,7 +10,9 @@ from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from pipeline.domain.config import Config
 from pipeline.warehouse.backends import backend_of
+from pipeline.warehouse.tables import sync_tables
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -47,3 +49,14 @@ def migrate(engine: Engine) -> str:
 def ensure_migrated(engine: Engine) -> None:
     if current_revision(engine) != head_revision():
         migrate(engine)
+
+
+
+def sync_config_columns(engine: Engine, config: Config) -> list[str]:
+    """After the migrations: add the config's new columns to the existing
+    tables (``python -m pipeline migrate``), in one transaction; a refused
+    change leaves every table as it was. 'schema.table.column' of each added."""
+    with engine.connect() as conn:
+        conn.execution_options(workbench_write=True)
+        with conn.begin():
+            return sync_tables(conn, config)

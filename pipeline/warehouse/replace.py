@@ -136,7 +136,7 @@ def rebuild_period(
         with write_transaction(engine) as conn:
             backend_of(conn).lock(conn, lock_key(source, period), shared=True)
             result = query_period(conn, statement, period, types)
-            table = derived_table(schema, name, result.schema, key)
+            table = derived_table(schema, name, result.schema, key, dataset)
             if not table_exists(conn, schema, name):
                 # first build of this table: serialise creators of it
                 backend_of(conn).lock(conn, lock_key(table, "*table*"))

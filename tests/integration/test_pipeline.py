@@ -278,6 +278,7 @@ datasets:
   b:
     file_pattern: '^b_(?P<period>\\d{4}-\\d{2})\\.csv$'
     transform: b.sql
+    depends_on: [a]
     columns:
       id: {type: integer}
 """)
