@@ -165,7 +165,7 @@ def _file_headers(path: Path, dataset: DatasetConfig) -> dict[str, str]:
     except (FileRefused, OSError):
         return {}
     return {column: str(headers[i]).strip() for column, i in positions.items()
-            if str(headers[i]).strip() != column}
+            if str(headers[i]).strip().casefold() != column.casefold()}
 
 
 def _conclude(run: _Run, decision: Decision) -> ValidationResult:

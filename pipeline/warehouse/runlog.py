@@ -570,7 +570,9 @@ def month_states(engine: Engine, config: Config, landed: Iterable[LandedFile] = 
                 if period not in known:
                     out.append(_missing(name, period))
                     continue
-                row = _month(conn, logs, key, by_month.get(key, []), served=period in stage)
+                # After a failed transform or publish, stage holds the new
+                # delivery: what still serves an earlier load is core.
+                row = _month(conn, logs, key, by_month.get(key, []), served=(period in stage, period in core))
                 row.update(stage_rows=stage.get(period), core_rows=core.get(period))
                 if row["state"] is None:
                     row["state"] = _served_state(logs, key, upstream) if period in stage else MonthState.PENDING
@@ -592,7 +594,7 @@ def _missing(dataset: str, period: str) -> dict[str, Any]:
 
 
 def _month(conn: Connection, logs: _Logs, key: tuple[str, str], files: list[LandedFile], *,
-           served: bool) -> dict[str, Any]:
+           served: tuple[bool, bool]) -> dict[str, Any]:
     """The facts of one month; ``state`` None when only the served rows can decide."""
     ing, val, step = _attempt(conn, logs, key)
     load = logs.loads.get(key)
@@ -612,17 +614,25 @@ def _month(conn: Connection, logs: _Logs, key: tuple[str, str], files: list[Land
         last_step=step.step if step is not None else None,
         file_name=ing.file_name if ing is not None else None,
         error=failed[0].error if failed else None,
-        retryable=bool(failed[0].retryable) if failed else None,
+        retryable=_retryable(failed[0]) if failed else None,
         last_ingested_at=iso_utc(ing.ingested_at) if ing is not None else None,
         last_loaded_at=iso_utc(load.finished_at) if load is not None else None,
     )
     if _pending(conn, files):
         row["state"] = MonthState.PENDING.value
     elif failed:
-        row["state"] = (MonthState.FAILED_SERVING_PREVIOUS if served else MonthState.FAILED).value
-    elif served and load is not None and ing is not None and ing.file_sha256 != load.file_sha256:
+        downstream = getattr(failed[0], "step", None) in (Step.TRANSFORM, Step.PUBLISH)
+        serving = served[1] if downstream else served[0]
+        row["state"] = (MonthState.FAILED_SERVING_PREVIOUS if serving else MonthState.FAILED).value
+    elif served[0] and load is not None and ing is not None and ing.file_sha256 != load.file_sha256:
         row["state"] = MonthState.PENDING.value  # a newer delivery is on its way through the stages
     return row
+
+
+def _retryable(row: Any) -> bool:
+    """Whether ``run`` tries the failed attempt again by itself: a failed
+    load, transform or publish always (the file was never published)."""
+    return bool(row.retryable) if "retryable" in row._fields else True
 
 
 def _served_state(logs: _Logs, key: tuple[str, str], upstream: list[str]) -> str:
