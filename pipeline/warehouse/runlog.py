@@ -331,7 +331,7 @@ def refusal_of(engine: Engine, file_path: Path, sha: str, config_sha256: str | N
         if last is None:
             return None
         if last.status == IngestStatus.REJECTED:
-            return _verdict("rejected", last, config_sha256)
+            return _verdict("was rejected", last, config_sha256)
         failed = conn.execute(
             sa.select(validation_log).where(validation_log.c.ingestion_id == last.id)
             .order_by(validation_log.c.id.desc()).limit(1)
