@@ -229,9 +229,10 @@ def value_text(value: Any) -> str | None:
 def cell_text(value: Any) -> str | None:
     """A raw cell as the analyst sees it: text exactly as delivered; a number
     cell as Excel shows it (a whole float 120.0 as ``120``)."""
-    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer() \
-            and abs(value) < 2 ** 53:
-        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if math.isfinite(number) and number.is_integer() and abs(number) < 2 ** 53:
+            return str(int(number))
     return value_text(value)
 
 

@@ -87,6 +87,8 @@ class ValidationResult:
     error: str | None
     rows_dropped: int | None = None  # left out under on_invalid_rows: drop
     rows_warned: int | None = None   # failed only severity: warn checks
+    # per (column, check): every failing row counted (the log keeps samples only)
+    failure_groups: pd.DataFrame | None = None
 
 
 class _Run:
@@ -100,12 +102,12 @@ class _Run:
 
     def finish(self, status: str, *, error: str | None = None, counts: runlog.Counts = runlog.Counts(),
                parquet: Path | None = None, failures: pd.DataFrame | None = None,
-               retryable: bool = False) -> ValidationResult:
+               retryable: bool = False, groups: pd.DataFrame | None = None) -> ValidationResult:
         runlog.finish_validation(self.ctx.engine, self.id, status=status, counts=counts, parquet=parquet,
                                  error=error, failures=failures, retryable=retryable, headers=self.headers)
         i = self.ingestion
         return ValidationResult(self.id, i.id, i.dataset, i.period, status, counts.total, counts.valid,
-                                counts.invalid, parquet, error, counts.dropped, counts.warned)
+                                counts.invalid, parquet, error, counts.dropped, counts.warned, groups)
 
 
 class Transient(WorkbenchError):
@@ -172,14 +174,16 @@ def _conclude(run: _Run, decision: Decision) -> ValidationResult:
     total, valid, invalid = decision.counts
     counts = runlog.Counts(total, valid, invalid, decision.dropped, decision.warned)
     if not decision.passed or decision.rows is None:
-        return run.finish(ValidationStatus.FAILED, error=decision.error, counts=counts, failures=decision.failures)
+        return run.finish(ValidationStatus.FAILED, error=decision.error, counts=counts, failures=decision.failures,
+                          groups=decision.groups)
     i = run.ingestion
     path = parquet_path_for(run.ctx.settings, i.dataset, i.period)
     write_parquet(decision.rows, run.dataset, path, {
         "dataset": i.dataset, "period": i.period, "ingestion_id": str(i.id),
         "file_sha256": i.file_sha256, "validation_id": str(run.id),
     })
-    return run.finish(ValidationStatus.PASSED, counts=counts, parquet=path, failures=decision.failures)
+    return run.finish(ValidationStatus.PASSED, counts=counts, parquet=path, failures=decision.failures,
+                      groups=decision.groups)
 
 
 def _read_unchanged(ingestion: Ingestion) -> bytes:

@@ -522,7 +522,7 @@ def _pending(conn: Connection, files: Iterable[LandedFile]) -> bool:
         ).first()
         if last is None:
             return True
-        verdict = last
+        verdict: Any = last
         if last.status == IngestStatus.ACCEPTED:
             verdict = conn.execute(sa.select(validation_log).where(validation_log.c.ingestion_id == last.id)
                                    .order_by(validation_log.c.id.desc()).limit(1)).first()
