@@ -171,7 +171,9 @@ def describe_outcome(outcome: Any) -> str:
     if outcome.status == "succeeded":
         before = "no rows" if outcome.rows_before is None else f"{outcome.rows_before:,} rows"
         after = "no rows" if outcome.rows_after is None else f"{outcome.rows_after:,} rows"
-        return f"Reloaded {where}{source}: stage {before} → {after}."
+        dropped = getattr(outcome, "rows_dropped", 0) or 0
+        tail = f", dropped {dropped:,} invalid row{'s' if dropped != 1 else ''}" if dropped else ""
+        return f"Reloaded {where}{source}: stage {before} → {after}{tail}."
     step = f" at {outcome.failed_step}" if outcome.failed_step else ""
     return f"Reload of {where}{source} failed{step}: {outcome.error}"
 
