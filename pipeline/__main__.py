@@ -54,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
 
     def progress(index: int, total: int, outcome: orchestrate.PeriodOutcome) -> None:
         print(text.progress_line(index, total, outcome), flush=True)
+        text.print_failure(outcome)  # each failure's reason once, as it happens
 
     outcomes = orchestrate.run(dataset=args.dataset, period=period, force=args.force,
                                via_notebooks=args.via_notebooks, ctx=ctx, progress=progress)
@@ -61,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"no files to process in {ctx.settings.landed_dir}")
         return 0
     print()
-    text.print_outcomes(outcomes)
+    print(text.summary_table(outcomes, orchestrate.month_states(ctx)))
     return 1 if any(o.status == orchestrate.Outcome.FAILED for o in outcomes) else 0
 
 
@@ -78,11 +79,9 @@ def _reload(args: argparse.Namespace) -> int:
                                                  via_notebooks=args.via_notebooks)
     else:
         outcome = orchestrate.reload_period(args.dataset, args.period, via_notebooks=args.via_notebooks)
-    print(text.progress_line(1, 1, outcome))
-    if outcome.status == orchestrate.Outcome.FAILED:
-        print(f"error: {text.error_line(outcome)}", file=sys.stderr)
-        return 1
-    return 0
+    print(text.progress_line(1, 1, outcome), flush=True)
+    text.print_failure(outcome)
+    return 1 if outcome.status == orchestrate.Outcome.FAILED else 0
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -107,10 +106,11 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from pipeline import orchestrate
     from pipeline.reporting import status
 
     ctx = Context()
-    rows = status.collect_status(ctx.engine, ctx.config)
+    rows = status.collect_status(ctx.engine, ctx.config, orchestrate.landed_files(ctx))
     print(status.to_json(rows) if args.json else status.to_table(rows))
     return 0
 

@@ -4,6 +4,7 @@ one stderr line and an exit status (SPEC §6)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -43,12 +44,27 @@ def run(p: argparse.ArgumentParser, argv: Sequence[str] | None,
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``... | head``): what it read was all it
+        # wanted. Not an error; and stdout must not be flushed again at exit,
+        # or Python prints "Exception ignored ... BrokenPipeError".
+        quiet_stdout()
+        return 0
     except Exception as exc:  # the one place that turns surprises into one line
         if debug:
             raise
         print(f"error: {unexpected(exc)} (run with --debug for details)", file=sys.stderr)
         return 1
 
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests capture stdout)
+        pass
 
 
 def replaced_line(r: LoadResult) -> str:

@@ -5,8 +5,10 @@ dashboard's Reload button calls :func:`reload_period`).
 ``run`` decides "not yet processed" by content: a file is done when the last
 successful load of its dataset and period came from a file with the same
 sha256 and that period was published after it. A file refused earlier with
-unchanged content is not retried (and not logged again); ``--force`` retries
-everything.
+unchanged content under the same dataset config is not retried (and not
+logged again); a refusal that was no verdict on the data (a disk or
+connection error, a process that died) or that another config gave is.
+``--force`` retries everything.
 """
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from pipeline.context import Context
 from pipeline.domain.config import Config, dependency_order, dependents_of
 from pipeline.domain.files import ParsedFileName, parse_and_validate_filename
+from pipeline.domain.fingerprint import config_sha256
 from pipeline.domain.period import parse_cli_period
 from pipeline.errors import FileRefused, UsageError, WorkbenchError, unexpected
 from pipeline.io.landed import file_sha256
@@ -51,6 +55,7 @@ class PeriodOutcome:
     ingestion_id: int | None = None
     seconds: float = 0.0
     note: str = ""
+    rows_dropped: int = 0  # rows left out under on_invalid_rows: drop
 
 
 def stage_rows(ctx: Context, dataset: str, period: str) -> int:
@@ -86,6 +91,7 @@ def process_file(path: Path, ctx: Context, *, reuse_ingestion: int | None = None
         validated = runner.validate(outcome.ingestion_id, ctx)
         if validated.status != ValidationStatus.PASSED or validated.parquet_path is None:
             raise FileRefused(validated.error or "validation failed")
+        outcome.rows_dropped = validated.rows_dropped or 0
 
         outcome.rows_before = stage_rows(ctx, dataset, period)
         step = "load_stage"
@@ -159,15 +165,40 @@ def landed_deliveries(ctx: Context) -> list[Delivery]:
                   else (0, d.parsed.period, names.index(d.parsed.dataset), d.path.name))
 
 
+def config_sha(ctx: Context, delivery: Delivery) -> str | None:
+    """The fingerprint of the config that would judge the file today."""
+    return None if delivery.parsed is None else config_sha256(ctx.config.dataset(delivery.parsed.dataset))
+
+
 def already_done(ctx: Context, delivery: Delivery, sha: str) -> str | None:
-    """Why the file needs no work (its content was loaded or refused before), or None."""
-    refused = runlog.refusal_of(ctx.engine, delivery.path, sha)
+    """Why the file needs no work (its content was loaded, or refused under
+    today's config), or None."""
+    refused = runlog.refusal_of(ctx.engine, delivery.path, sha, config_sha(ctx, delivery))
     if refused is not None:
         return refused
     parsed = delivery.parsed
     if parsed is not None and runlog.published_from(ctx.engine, parsed.dataset, parsed.period, sha):
-        return "already loaded and published"
+        return "already loaded and published (--force to load it again)"
     return None
+
+
+def landed_files(ctx: Context) -> list[runlog.LandedFile]:
+    """The landed files with a dataset and period, for the month states."""
+    out = []
+    for d in landed_deliveries(ctx):
+        if d.parsed is None:
+            continue
+        try:
+            sha = file_sha256(d.path)
+        except OSError:  # vanished or unreadable since listed: nothing to say it is pending
+            continue
+        out.append(runlog.LandedFile(d.parsed.dataset, d.parsed.period, d.path, sha, config_sha(ctx, d)))
+    return out
+
+
+def month_states(ctx: Context) -> list[dict[str, Any]]:
+    """runlog.month_states for the context's warehouse, config and landed folder."""
+    return runlog.month_states(ctx.engine, ctx.config, landed_files(ctx))
 
 
 def run(
@@ -184,6 +215,7 @@ def run(
     if dataset is not None:
         ctx.config.dataset(dataset)
     runner = make_runner(via_notebooks)
+    runlog.fail_stale_validations(ctx.engine)
     selected = [
         d for d in landed_deliveries(ctx)
         # with a filter, a name that matches no dataset belongs to no selection
@@ -228,13 +260,12 @@ def reload_period(
     engine: Engine | None = None,
     via_notebooks: bool = False,
 ) -> PeriodOutcome:
-    """Process ``dataset``/``period`` again from what is in ``landed/`` now.
-
-    A new ingestion row is written only when the file changed since its last
-    accepted ingest; validate, load, transform and publish always run.
+    """Process ``dataset``/``period`` again from what is in ``landed/`` now,
+    through every stage, ingest included: the log then holds one complete
+    attempt (header checked under today's config), and the month's state
+    shows it rather than an older ingest of the same content.
     """
     ctx = Context(settings, config, engine)
     path = landed_file_for(ctx, dataset, period)
-    last = runlog.last_accepted_ingestion(ctx.engine, path)
-    reuse = last[0] if last is not None and last[1] == file_sha256(path) else None
-    return process_file(path, ctx, reuse_ingestion=reuse, runner=make_runner(via_notebooks))
+    runlog.fail_stale_validations(ctx.engine)
+    return process_file(path, ctx, runner=make_runner(via_notebooks))

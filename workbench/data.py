@@ -15,9 +15,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from pipeline.context import Context
 from pipeline.domain.config import Config
 from pipeline.domain.period import month_range
-from pipeline.reporting.status import collect_status
+from pipeline.orchestrate import month_states
+from pipeline.settings import Settings, get_settings
 from pipeline.warehouse.logview import (
     DEFAULT_PAGE_SIZE,
     LOGS,
@@ -31,35 +33,40 @@ from pipeline.warehouse.logview import (
     utc,
     warehouse_is_empty,
 )
-from pipeline.warehouse.runlog import IngestStatus, LoadStatus, ValidationStatus
+from pipeline.warehouse.runlog import STATE_KEYS, MonthState, ValidationStatus
 
 __all__ = ["DEFAULT_PAGE_SIZE", "LOGS", "LogFilter", "count_log", "log_filter_options", "month_range",
            "read_log", "reloadable_periods", "warehouse_is_empty"]
 
-# Coverage states, in the order the legend shows them.
-LOADED, PENDING, FAILED, MISSING = "loaded", "pending", "failed", "missing"
+# Month states (pipeline.warehouse.runlog.MonthState, the same words as
+# ``python -m pipeline status``), in the order the legend shows them.
+# LOADED keeps its name for the page code: a month whose latest delivery is served.
+LOADED, STALE, SERVING_PREVIOUS, PENDING, FAILED, MISSING = (s.value for s in (
+    MonthState.PUBLISHED, MonthState.STALE, MonthState.FAILED_SERVING_PREVIOUS, MonthState.PENDING,
+    MonthState.FAILED, MonthState.MISSING))
+STATES = (LOADED, STALE, SERVING_PREVIOUS, PENDING, FAILED, MISSING)
+SERVED_STATES = (LOADED, STALE, SERVING_PREVIOUS)  # months whose rows are in the warehouse
 
 EMPTY_MESSAGE = "No data yet — run `python -m pipeline demo && python -m pipeline run`"
 
-STATUS_COLUMNS = [
-    "dataset", "period", "stage_rows", "core_rows", "ingestion_status",
-    "validation_status", "load_status", "last_ingested_at", "last_loaded_at",
-    "file_name", "error",
-]
+STATUS_COLUMNS = list(STATE_KEYS)
 
 
 # --------------------------------------------------------------------------
 # Per-period status, coverage and row counts
 # --------------------------------------------------------------------------
-def period_status(engine: Engine, config: Config) -> pd.DataFrame:
-    """One row per (dataset, period) the warehouse knows, from
-    ``pipeline.reporting.status.collect_status`` — the same numbers as
-    ``python -m pipeline status``, so the dashboard and the CLI never disagree."""
-    records = collect_status(engine=engine, config=config)
+def period_status(engine: Engine, config: Config, settings: Settings | None = None) -> pd.DataFrame:
+    """One row per (dataset, period) — gap months included — from the run
+    log's month states (``runlog.month_states``), with the files now in
+    ``settings``' landed folder (the environment's by default): the same
+    states and numbers as ``python -m pipeline status``, so the dashboard and
+    the CLI never disagree."""
+    ctx = Context(settings or get_settings(), config, engine)
+    records = month_states(ctx)
     frame = pd.DataFrame.from_records(records, columns=STATUS_COLUMNS) if records else pd.DataFrame(
         columns=STATUS_COLUMNS
     )
-    for col in ("stage_rows", "core_rows"):
+    for col in ("stage_rows", "core_rows", "rows_dropped", "rows_warned"):
         frame[col] = pd.array(frame[col], dtype="Int64")
     for col in ("last_ingested_at", "last_loaded_at"):
         frame[col] = utc(frame[col])
@@ -67,27 +74,9 @@ def period_status(engine: Engine, config: Config) -> pd.DataFrame:
 
 
 def period_state(row: pd.Series | dict[str, Any]) -> str:
-    """loaded / pending / failed for one status row.
-
-    The latest attempt decides: a period whose newest file was rejected or
-    failed a step is 'failed' even when older rows are still in stage — the
-    analyst has to act on it. Rows in stage with no load logged (a migrated
-    legacy warehouse) count as loaded. Accepted but not loaded is 'pending'.
-    """
-    def is_(key: str, value: str) -> bool:
-        # pandas hands missing values back as None, NaN or pd.NA; only a real
-        # string can match.
-        found = row.get(key)
-        return isinstance(found, str) and found == value
-
-    if (is_("ingestion_status", IngestStatus.REJECTED) or is_("validation_status", ValidationStatus.FAILED)
-            or is_("load_status", LoadStatus.FAILED)):
-        return FAILED
-    rows = row.get("stage_rows")
-    if is_("load_status", LoadStatus.SUCCEEDED) or (not isinstance(row.get("load_status"), str)
-                                           and rows is not None and not pd.isna(rows) and rows > 0):
-        return LOADED
-    return PENDING
+    """The month state of one status row (derived by the run log, never here)."""
+    state = row.get("state")
+    return state if isinstance(state, str) else MISSING
 
 
 def coverage(status: pd.DataFrame) -> pd.DataFrame:
@@ -182,7 +171,9 @@ def describe_outcome(outcome: Any) -> str:
     if outcome.status == "succeeded":
         before = "no rows" if outcome.rows_before is None else f"{outcome.rows_before:,} rows"
         after = "no rows" if outcome.rows_after is None else f"{outcome.rows_after:,} rows"
-        return f"Reloaded {where}{source}: stage {before} → {after}."
+        dropped = getattr(outcome, "rows_dropped", 0) or 0
+        tail = f", dropped {dropped:,} invalid row{'s' if dropped != 1 else ''}" if dropped else ""
+        return f"Reloaded {where}{source}: stage {before} → {after}{tail}."
     step = f" at {outcome.failed_step}" if outcome.failed_step else ""
     return f"Reload of {where}{source} failed{step}: {outcome.error}"
 

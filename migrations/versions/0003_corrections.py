@@ -1,7 +1,7 @@
 """meta.corrections: the ledger of reloads with a reason and rollbacks
 
 Revision ID: 0003_corrections
-Revises: 0002
+Revises: 0003 (month state)
 Create Date: 2026-12-03
 
 Who changed a served month, when and why, with what the change did (rows
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_corrections"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

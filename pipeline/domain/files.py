@@ -53,6 +53,22 @@ def _header_key(value: Any) -> str:
     return "" if value is None else str(value).strip().casefold()
 
 
+MAX_HEADERS_SHOWN = 30
+HEADER_CHARS = 60
+
+
+def headers_found(headers: Sequence[Any]) -> str:
+    """The file's header texts, as spelled there, for a refusal: an analyst
+    who sees 'Monthly income (EUR)' beside the missing 'Monthly Income' knows
+    which alias to add. Long rows are summarised to keep the message one line."""
+    texts = [str(h).strip() for h in headers if _header_key(h)]
+    if not texts:
+        return "no header texts"
+    shown = [repr(t if len(t) <= HEADER_CHARS else t[:HEADER_CHARS] + "…") for t in texts[:MAX_HEADERS_SHOWN]]
+    rest = len(texts) - len(shown)
+    return ", ".join(shown) + (f" … and {rest:,} more" if rest else "")
+
+
 def validate_headers(headers: Sequence[Any], dataset: DatasetConfig) -> dict[str, int]:
     """Map each configured column to its position in the file's header row.
 
@@ -87,7 +103,8 @@ def validate_headers(headers: Sequence[Any], dataset: DatasetConfig) -> dict[str
     missing = [c for c in dataset.columns if c not in positions]
     if missing:
         shown = ", ".join(repr(dataset.columns[c].header or c) for c in missing)
-        raise FileRefused(f"missing column{'s' if len(missing) > 1 else ''}: {shown}")
+        raise FileRefused(f"missing column{'s' if len(missing) > 1 else ''}: {shown}; "
+                          f"the header row has {headers_found(headers)}")
     if extra and dataset.extra_columns == "reject":
         shown = ", ".join(repr(e) for e in extra)
         raise FileRefused(f"unexpected column{'s' if len(extra) > 1 else ''}: {shown}")

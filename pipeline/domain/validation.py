@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,18 +53,25 @@ CHECK_LABELS = {
 class Decision:
     passed: bool
     rows: pd.DataFrame | None          # the rows to write when passed
-    counts: tuple[int, int, int]       # total, valid, invalid rows
-    failures: pd.DataFrame             # the failures to log (at most MAX_LOGGED_ERRORS)
+    counts: tuple[int, int, int]       # total, valid, invalid rows (every failing row counted)
+    failures: pd.DataFrame             # the failures to log (at most MAX_LOGGED_ERRORS samples)
     error: str | None
-    rows_warned: int = 0               # rows that failed only ``severity: warn`` checks (kept)
+    groups: pd.DataFrame | None = None  # per (column, check): every failing row counted (failure_groups)
+    dropped: int = 0                   # rows left out under ``on_invalid_rows: drop``
+    warned: int = 0                    # rows that failed only ``severity: warn`` checks (kept)
 
 
 def decide(typed: pd.DataFrame, failures: pd.DataFrame, dataset: DatasetConfig, file_name: str,
-           validation_id: int) -> Decision:
+           validation_id: int, headers: Mapping[str, str] | None = None) -> Decision:
     """Pass or fail a checked file under the dataset's ``on_invalid_rows``.
 
     Failures of ``severity: warn`` checks are logged but fail nothing: their
     rows are kept (and valid) unless another check fails them too.
+    Every count (invalid rows, "N more rows" in the message, the per-check
+    totals in ``groups``) comes from the full failure frame; only the samples
+    kept for ``meta.validation_errors`` are capped at MAX_LOGGED_ERRORS.
+    ``headers`` maps a column to the file's own header text, so messages can
+    name both where they differ.
     """
     total = len(typed)
     warning = failures["check"].map(lambda c: is_warning(str(c))).to_numpy(dtype=bool)
@@ -71,19 +79,24 @@ def decide(typed: pd.DataFrame, failures: pd.DataFrame, dataset: DatasetConfig, 
     warned = np.setdiff1d(failures["row_number"].to_numpy(dtype=np.int64)[warning], invalid_rows)
     warned_rows = int((warned >= 2).sum())  # a table-wide warning (row 1) warns no row
     counts = (total, total - len(invalid_rows), len(invalid_rows))
-    shown = sorted_failures(failures, dataset)
-    errors = shown[~shown["check"].map(lambda c: is_warning(str(c))).to_numpy(dtype=bool)]
+    ordered = sorted_failures(failures, dataset, limit=None)
+    shown = ordered.head(MAX_LOGGED_ERRORS).reset_index(drop=True)
+    groups = failure_groups(ordered)
+    # the one-line reason names what failed, not what only warned
+    errors = failure_groups(ordered[~ordered["check"].map(lambda c: is_warning(str(c))).to_numpy(dtype=bool)])
     if not len(invalid_rows):
-        return Decision(True, typed, counts, shown, None, warned_rows)
+        return Decision(True, typed, counts, shown, None, groups, warned=warned_rows)
     whole_file = invalid_rows[0] < 2
     if dataset.on_invalid_rows == "reject" or whole_file:
         return Decision(False, None, counts, shown,
-                        summary(file_name, len(invalid_rows), errors, validation_id), warned_rows)
+                        summary(file_name, len(invalid_rows), errors, validation_id, headers), groups,
+                        warned=warned_rows)
     kept = typed[~typed.index.isin(invalid_rows)]
     if kept.empty:
-        error = f"{file_name}: all {total} rows are invalid, nothing to load: " + summary_groups(errors)
-        return Decision(False, None, counts, shown, error, warned_rows)
-    return Decision(True, kept, counts, shown, None, warned_rows)
+        error = (f"{file_name}: all {total:,} rows are invalid, nothing to load: "
+                 + summary_groups(errors, headers))
+        return Decision(False, None, counts, shown, error, groups, warned=warned_rows)
+    return Decision(True, kept, counts, shown, None, groups, dropped=len(invalid_rows), warned=warned_rows)
 
 
 def empty_file_error(file_name: str) -> str:
@@ -107,7 +120,24 @@ def check_frame(raw: pd.DataFrame, dataset: DatasetConfig, period: str) -> tuple
         again = cells.isin(typed_cells) & (schema_failures["check"] == "not_nullable").to_numpy()
         schema_failures = schema_failures[~again]
     parts = [f for f in (type_failures, schema_failures, rule_failures(typed, dataset, period)) if len(f)]
-    return typed, (pd.concat(parts, ignore_index=True) if parts else empty_failures())
+    failures = pd.concat(parts, ignore_index=True) if parts else empty_failures()
+    return typed, as_delivered(failures, raw)
+
+
+def as_delivered(failures: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """Each failing cell's value as the file holds it: a schema check sees the
+    typed value (the CSV text ``0`` became 0.0), the analyst should see ``'0'``.
+    Failures not about one cell of ``raw`` (frame-wide checks) keep theirs."""
+    if failures.empty:
+        return failures
+    positions = raw.index.get_indexer(failures["row_number"])
+    columns = failures["column"].to_numpy(dtype=object)
+    values = failures["value"].to_numpy(dtype=object).copy()
+    for column in set(columns[positions >= 0]) & set(raw.columns):
+        here = (columns == column) & (positions >= 0)
+        values[here] = raw[column].to_numpy(dtype=object)[positions[here]]
+    values = [cell_text(v) for v in values]
+    return failures.assign(value=pd.Series(values, index=failures.index, dtype=object))
 
 
 def rule_failures(typed: pd.DataFrame, dataset: DatasetConfig, period: str) -> pd.DataFrame:
@@ -151,40 +181,71 @@ def failures_of_schema(cases: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def sorted_failures(failures: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
-    """The first MAX_LOGGED_ERRORS failures by row, then column order."""
+def sorted_failures(failures: pd.DataFrame, dataset: DatasetConfig,
+                    limit: int | None = MAX_LOGGED_ERRORS) -> pd.DataFrame:
+    """The failures by row, then column order: the first ``limit`` of them
+    (all with ``limit=None``)."""
     if failures.empty:
         return failures
     order = {name: i for i, name in enumerate(dataset.columns)}
     keyed = failures.assign(_col=failures["column"].map(order).fillna(len(order)))
-    keyed = keyed.sort_values(["row_number", "_col"], kind="stable").head(MAX_LOGGED_ERRORS)
+    keyed = keyed.sort_values(["row_number", "_col"], kind="stable")
+    if limit is not None:
+        keyed = keyed.head(limit)
     return keyed.drop(columns="_col").reset_index(drop=True)
 
 
-def summary_groups(failures: pd.DataFrame) -> str:
-    """'sex isin [M, F, X] (row 5 'Q'), monthly_income ≥ 0 (row 12 '-120.0'; 2 more rows), …'"""
-    groups: dict[tuple[Any, str], list[tuple[int, Any]]] = {}
-    for row, column, check, value in zip(failures["row_number"], failures["column"],
-                                         failures["check"], failures["value"]):
-        groups.setdefault((column, check), []).append((int(row), value))
+GROUP_COLUMNS = ["column", "check", "rows", "first_row", "first_value"]
+
+
+def failure_groups(ordered: pd.DataFrame) -> pd.DataFrame:
+    """Per (column, check), in order of first failure: how many distinct rows
+    fail it (all of them, not the samples kept) and the first one with its value.
+    ``ordered`` is every failure, sorted as :func:`sorted_failures` sorts."""
+    if ordered.empty:
+        return pd.DataFrame(columns=GROUP_COLUMNS)
+    # groupby drops None keys: a frame-wide failure has no column.
+    keyed = ordered.assign(_key=ordered["column"].astype(object).where(ordered["column"].notna(), ""))
+    firsts = keyed.drop_duplicates(["_key", "check"], keep="first")
+    rows = keyed.groupby(["_key", "check"], sort=False)["row_number"].nunique()
+    return pd.DataFrame({
+        "column": firsts["column"].astype(object).where(firsts["column"].notna(), None).to_numpy(),
+        "check": firsts["check"].to_numpy(),
+        "rows": [int(rows[(k, c)]) for k, c in zip(firsts["_key"], firsts["check"])],
+        "first_row": firsts["row_number"].astype("int64").to_numpy(),
+        "first_value": firsts["value"].to_numpy(),
+    })
+
+
+def column_label(column: Any, headers: Mapping[str, str] | None = None) -> str:
+    """A column as messages name it: the config name, and the file's header
+    in brackets where it is spelled differently ("monthly_income (Monthly Income)")."""
+    if column is None or (isinstance(column, float) and math.isnan(column)):
+        return "(table)"
+    header = (headers or {}).get(str(column))
+    return f"{column} ({header})" if header and header != column else str(column)
+
+
+def summary_groups(groups: pd.DataFrame, headers: Mapping[str, str] | None = None) -> str:
+    """'sex isin [M, F, X] (row 5 'Q'), monthly_income (Monthly Income) ge 0 (row 12 '-120'; 1,499 more rows), …'"""
     parts = []
-    for (column, check), hits in list(groups.items())[:MAX_SUMMARY_GROUPS]:
-        row, value = hits[0]
+    for column, check, rows, row, value in list(zip(*(groups[c] for c in GROUP_COLUMNS)))[:MAX_SUMMARY_GROUPS]:
         text = value_text(value)
         if text is not None and len(text) > SUMMARY_VALUE_CHARS:
             text = text[:SUMMARY_VALUE_CHARS] + "…"
         shown = "empty" if text is None else repr(text)
-        more = f"; {len(hits) - 1} more row{'s' if len(hits) > 2 else ''}" if len(hits) > 1 else ""
-        parts.append(f"{column or '(table)'} {check} (row {row} {shown}{more})")
+        more = int(rows) - 1
+        tail = f"; {more:,} more row{'s' if more > 1 else ''}" if more > 0 else ""
+        parts.append(f"{column_label(column, headers)} {check} (row {int(row)} {shown}{tail})")
     if len(groups) > MAX_SUMMARY_GROUPS:
         parts.append("…")
     return ", ".join(parts)
 
 
-def summary(file_name: str, invalid: int, failures: pd.DataFrame, validation_id: int) -> str:
-    return (f"{file_name}: {invalid} invalid row{'s' if invalid != 1 else ''}: {summary_groups(failures)} "
+def summary(file_name: str, invalid: int, groups: pd.DataFrame, validation_id: int,
+            headers: Mapping[str, str] | None = None) -> str:
+    return (f"{file_name}: {invalid:,} invalid row{'s' if invalid != 1 else ''}: {summary_groups(groups, headers)} "
             f"(see meta.validation_errors, validation {validation_id})")
-
 
 
 # --------------------------------------------------------------------------
@@ -210,6 +271,16 @@ def value_text(value: Any) -> str | None:
     if isinstance(value, (np.integer, np.floating)):
         return str(value.item())
     return str(value)
+
+
+def cell_text(value: Any) -> str | None:
+    """A raw cell as the analyst sees it: text exactly as delivered; a number
+    cell as Excel shows it (a whole float 120.0 as ``120``)."""
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if math.isfinite(number) and number.is_integer() and abs(number) < 2 ** 53:
+            return str(int(number))
+    return value_text(value)
 
 
 def check_label(check: str) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pipeline.corrections import Preview, Version
@@ -23,35 +23,44 @@ def format_table(heads: Sequence[str], rows: Sequence[Sequence[str]], right: Col
 
 
 def progress_line(index: int, total: int, o: PeriodOutcome) -> str:
+    """One line per file as it finishes. A failure names its step only: its
+    reason is printed once, on stderr (:func:`error_line`)."""
     width = len(str(total))
     if o.status == Outcome.SUCCEEDED:
-        what = f"loaded {o.rows_after} rows ({o.rows_before} before) in {o.seconds:.1f} s"
+        what = f"loaded {o.rows_after} rows ({o.rows_before} before)"
+        if o.rows_dropped:
+            what += f", dropped {o.rows_dropped:,} invalid row{'s' if o.rows_dropped != 1 else ''}"
+        what += f" in {o.seconds:.1f} s"
         if o.note:
             what += f"; {o.note}"
     elif o.status == Outcome.SKIPPED:
         what = f"skipped: {o.note}"
     else:
-        what = f"FAILED at {o.failed_step}: {o.error}"
+        what = f"FAILED at {o.failed_step}"
     return f"[{index:>{width}}/{total}] {o.file_name}: {what}"
 
 
-def summary_table(outcomes: Sequence[PeriodOutcome]) -> str:
-    heads = ("file", "dataset", "period", "outcome", "rows")
+def summary_table(outcomes: Sequence[PeriodOutcome], states: Sequence[Mapping[str, Any]] = ()) -> str:
+    """What happened to each file and, from the month states (the same as
+    ``status`` shows), the state its month is in now."""
+    state_of = {(s["dataset"], s["period"]): s["state"] for s in states}
+    heads = ("file", "dataset", "period", "outcome", "rows", "dropped", "month state")
     cells = [[o.file_name, o.dataset or "-", o.period or "-",
               o.status if o.status != Outcome.FAILED else f"failed at {o.failed_step}",
-              "" if o.rows_after is None else str(o.rows_after)] for o in outcomes]
-    lines = format_table(heads, cells, right={4})
+              "" if o.rows_after is None else str(o.rows_after),
+              str(o.rows_dropped) if o.rows_dropped else "",
+              state_of.get((o.dataset, o.period), "-")] for o in outcomes]
+    lines = format_table(heads, cells, right={4, 5})
     counts = {s: sum(o.status == s for o in outcomes) for s in Outcome}
     lines.append(f"{counts[Outcome.SUCCEEDED]} loaded, {counts[Outcome.SKIPPED]} skipped, "
                  f"{counts[Outcome.FAILED]} failed")
     return "\n".join(lines)
 
 
-def print_outcomes(outcomes: Sequence[PeriodOutcome]) -> None:
-    print(summary_table(outcomes))
-    for o in outcomes:
-        if o.status == Outcome.FAILED:
-            print(f"error: {error_line(o)}", file=sys.stderr)
+def print_failure(o: PeriodOutcome) -> None:
+    """A failed file's reason: one stderr line, printed once."""
+    if o.status == Outcome.FAILED:
+        print(f"error: {error_line(o)}", file=sys.stderr, flush=True)
 
 
 def error_line(o: PeriodOutcome) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from pipeline.context import Context
 from pipeline.domain.config import Config, DatasetConfig
 from pipeline.domain.files import parse_and_validate_filename, validate_headers
+from pipeline.domain.fingerprint import config_sha256
 from pipeline.errors import FileRefused
 from pipeline.io.landed import file_sha256, read_header_row, resolve_landed_path
 from pipeline.settings import Settings
@@ -40,22 +41,27 @@ def check_headers(path: Path, dataset: DatasetConfig) -> dict[str, int]:
 def ingest(ctx: Context, file_path: str | Path) -> IngestResult:
     """Check one landed file and log the attempt, accepted or rejected."""
     path = resolve_landed_path(file_path, ctx.settings)
-    dataset = period = sha = error = None
+    dataset = period = sha = error = judged_by = None
     size = None
     status = IngestStatus.ACCEPTED
+    retryable = False
     try:
         size = path.stat().st_size
         sha = file_sha256(path)
         parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
         dataset, period = parsed.dataset, parsed.period
-        check_headers(path, ctx.config.dataset(dataset))
+        config = ctx.config.dataset(dataset)
+        judged_by = config_sha256(config)
+        check_headers(path, config)
     except FileRefused as exc:
         status, error = IngestStatus.REJECTED, str(exc)
-    except OSError as exc:
-        status, error = IngestStatus.REJECTED, f"{path.name}: cannot read the file ({exc.strerror or exc})"
+    except OSError as exc:  # the disk, not the data: run tries it again
+        status, retryable = IngestStatus.REJECTED, True
+        error = f"{path.name}: cannot read the file ({exc.strerror or exc})"
     ingestion_id = runlog.log_ingestion(
         ctx.engine, dataset=dataset, period=period, file_name=path.name, file_path=str(path),
-        file_size=size, file_sha256=sha, status=status, error=error,
+        file_size=size, file_sha256=sha, status=status, error=error, config_sha256=judged_by,
+        retryable=retryable,
     )
     return IngestResult(ingestion_id, status, path.name, dataset, period, error, sha)
 

@@ -39,25 +39,34 @@ How it behaves, and why:
   dataset folder is read), with ``workbench.*`` key/value metadata naming the
   dataset, period, ingestion, file sha256 and validation.
 - **Log.** A ``running`` row is inserted in ``meta.validation_log`` at start
-  and always finished as ``passed`` or ``failed`` — also when something
-  unexpected breaks, before the error propagates.
+  (naming the host and process holding it, and the sha256 of the dataset's
+  config) and always finished as ``passed`` or ``failed`` — also when
+  something unexpected breaks, before the error propagates. A failure that
+  is no verdict on the data (a disk error, a surprise) is logged
+  ``retryable``: ``run`` tries it again without ``--force``. A process killed
+  outright cannot finish its row; the next validation marks such rows failed
+  (cause unknown, retryable).
+- **Counts.** ``rows_invalid`` and every "N more rows" count all failing
+  rows; ``rows_dropped`` the rows left out under ``drop``. A failing cell's
+  value is logged as the file holds it (CSV text ``0`` stays ``'0'``), with
+  the file's header text beside the config's column name.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 from pipeline.context import Context
-from pipeline.domain.config import Config
+from pipeline.domain.config import Config, DatasetConfig
+from pipeline.domain.files import validate_headers
+from pipeline.domain.fingerprint import config_sha256
 from pipeline.domain.validation import Decision, check_frame, decide, empty_file_error
 from pipeline.errors import FileRefused, WorkbenchError, unexpected
-from pipeline.io.landed import read_table
+from pipeline.io.landed import read_header_row, read_table
 from pipeline.io.parquet import parquet_path_for, write_parquet
 from pipeline.settings import Settings
 from pipeline.warehouse import runlog
@@ -76,7 +85,10 @@ class ValidationResult:
     rows_invalid: int | None
     parquet_path: Path | None   # set only when a Parquet file was written
     error: str | None
-    rows_warned: int | None = None  # rows that failed only severity: warn checks (kept)
+    rows_dropped: int | None = None  # left out under on_invalid_rows: drop
+    rows_warned: int | None = None   # failed only severity: warn checks
+    # per (column, check): every failing row counted (the log keeps samples only)
+    failure_groups: pd.DataFrame | None = None
 
 
 class _Run:
@@ -84,14 +96,23 @@ class _Run:
 
     def __init__(self, ctx: Context, ingestion: Ingestion) -> None:
         self.ctx, self.ingestion = ctx, ingestion
-        self.id = runlog.start_validation(ctx.engine, ingestion)
+        self.dataset = ctx.config.dataset(ingestion.dataset)
+        self.headers: dict[str, str] = {}
+        self.id = runlog.start_validation(ctx.engine, ingestion, config_sha256(self.dataset))
 
-    def finish(self, status: str, *, error: str | None = None, counts: tuple[Any, Any, Any] = (None, None, None),
-               parquet: Path | None = None, failures: pd.DataFrame | None = None) -> ValidationResult:
+    def finish(self, status: str, *, error: str | None = None, counts: runlog.Counts = runlog.Counts(),
+               parquet: Path | None = None, failures: pd.DataFrame | None = None,
+               retryable: bool = False, groups: pd.DataFrame | None = None) -> ValidationResult:
         runlog.finish_validation(self.ctx.engine, self.id, status=status, counts=counts, parquet=parquet,
-                                 error=error, failures=failures)
+                                 error=error, failures=failures, retryable=retryable, headers=self.headers)
         i = self.ingestion
-        return ValidationResult(self.id, i.id, i.dataset, i.period, status, *counts, parquet, error)
+        return ValidationResult(self.id, i.id, i.dataset, i.period, status, counts.total, counts.valid,
+                                counts.invalid, parquet, error, counts.dropped, counts.warned, groups)
+
+
+class Transient(WorkbenchError):
+    """A failure that is no verdict on the data (a disk or connection error):
+    logged as retryable, so ``run`` tries the file again without --force."""
 
 
 def validate(ctx: Context, ingestion_id: int) -> ValidationResult:
@@ -99,48 +120,70 @@ def validate(ctx: Context, ingestion_id: int) -> ValidationResult:
 
     Returns the result, passed or failed; a refused file or invalid rows are
     a ``failed`` result (with ``error`` the one-line reason), not an
-    exception. Raises UsageError for an unknown or rejected ingestion (nothing
-    is logged then).
+    exception, and so is a disk error (then logged ``retryable``). Raises
+    UsageError for an unknown or rejected ingestion (nothing is logged then).
+    A ``running`` row left by a validation whose process died is marked
+    failed first.
     """
     ingestion = runlog.accepted_ingestion(ctx.engine, ingestion_id)
-    dataset = ctx.config.dataset(ingestion.dataset)
+    runlog.fail_stale_validations(ctx.engine)
     run = _Run(ctx, ingestion)
+    dataset = run.dataset
     try:
         data = _read_unchanged(ingestion)
+        run.headers = _file_headers(ingestion.file_path, dataset)
         raw, _reader = read_table(ingestion.file_path, dataset, data=data)
         del data
         if raw.empty:
-            return run.finish(ValidationStatus.FAILED, counts=(0, 0, 0), error=empty_file_error(ingestion.file_name))
+            return run.finish(ValidationStatus.FAILED, counts=runlog.Counts(0, 0, 0, 0, 0),
+                              error=empty_file_error(ingestion.file_name))
         typed, failures = check_frame(raw, dataset, ingestion.period)
         del raw
-        decision = decide(typed, failures, dataset, ingestion.file_name, run.id)
+        decision = decide(typed, failures, dataset, ingestion.file_name, run.id, run.headers)
         return _conclude(run, decision)
-    except FileRefused as exc:
+    except FileRefused as exc:  # a verdict on the file
         return run.finish(ValidationStatus.FAILED, error=str(exc))
+    except Transient as exc:
+        return run.finish(ValidationStatus.FAILED, error=str(exc), retryable=True)
+    except OSError as exc:  # the disk, not the data: e.g. writing the Parquet on a full or read-only disk
+        where = f" ({exc.filename})" if exc.filename else ""
+        return run.finish(ValidationStatus.FAILED, retryable=True,
+                          error=f"{ingestion.file_name}: {exc.strerror or exc}{where}; run retries it")
     except WorkbenchError as exc:  # e.g. a python_checks module the config names is broken
-        run.finish(ValidationStatus.FAILED, error=str(exc))
+        run.finish(ValidationStatus.FAILED, error=str(exc), retryable=True)
         raise
     except BaseException as exc:
         # Never leave a 'running' row behind; the CLI still reports the surprise.
-        run.finish(ValidationStatus.FAILED, error=unexpected(exc)[:2000])
+        run.finish(ValidationStatus.FAILED, error=unexpected(exc)[:2000], retryable=True)
         raise
 
 
+def _file_headers(path: Path, dataset: DatasetConfig) -> dict[str, str]:
+    """Each column's header as the file spells it, where the file names it
+    differently from the config's name (messages and the error log show both)."""
+    try:
+        headers = read_header_row(path, dataset)
+        positions = validate_headers(headers, dataset)
+    except (FileRefused, OSError):
+        return {}
+    return {column: str(headers[i]).strip() for column, i in positions.items()
+            if str(headers[i]).strip().casefold() != column.casefold()}
+
+
 def _conclude(run: _Run, decision: Decision) -> ValidationResult:
-    return dataclasses.replace(_write(run, decision), rows_warned=decision.rows_warned)
-
-
-def _write(run: _Run, decision: Decision) -> ValidationResult:
+    total, valid, invalid = decision.counts
+    counts = runlog.Counts(total, valid, invalid, decision.dropped, decision.warned)
     if not decision.passed or decision.rows is None:
-        return run.finish(ValidationStatus.FAILED, error=decision.error, counts=decision.counts,
-                          failures=decision.failures)
+        return run.finish(ValidationStatus.FAILED, error=decision.error, counts=counts, failures=decision.failures,
+                          groups=decision.groups)
     i = run.ingestion
     path = parquet_path_for(run.ctx.settings, i.dataset, i.period)
-    write_parquet(decision.rows, run.ctx.config.dataset(i.dataset), path, {
+    write_parquet(decision.rows, run.dataset, path, {
         "dataset": i.dataset, "period": i.period, "ingestion_id": str(i.id),
         "file_sha256": i.file_sha256, "validation_id": str(run.id),
     })
-    return run.finish(ValidationStatus.PASSED, counts=decision.counts, parquet=path, failures=decision.failures)
+    return run.finish(ValidationStatus.PASSED, counts=counts, parquet=path, failures=decision.failures,
+                      groups=decision.groups)
 
 
 def _read_unchanged(ingestion: Ingestion) -> bytes:
@@ -151,7 +194,7 @@ def _read_unchanged(ingestion: Ingestion) -> bytes:
         raise FileRefused(f"{ingestion.file_name}: the file no longer exists at {ingestion.file_path} "
                           f"(ingestion {ingestion.id}); land and ingest it again") from None
     except OSError as exc:
-        raise FileRefused(f"{ingestion.file_name}: cannot read the file ({exc.strerror or exc})") from None
+        raise Transient(f"{ingestion.file_name}: cannot read the file ({exc.strerror or exc})") from None
     sha = hashlib.sha256(data).hexdigest()
     if sha != ingestion.file_sha256:
         raise FileRefused(

@@ -111,13 +111,14 @@ def test_reload_reprocesses_the_period_from_landed(workspace: Workspace, demo_di
     ingests = workspace.scalar("SELECT count(*) FROM meta.ingestion_log")
     proc = workspace.main("pipeline", "reload", "--dataset", "citizens", "--period", "2025-02")
     assert proc.returncode == 0, proc.stderr
-    # same content: no new ingestion row, but a new load of the period
-    assert workspace.scalar("SELECT count(*) FROM meta.ingestion_log") == ingests
+    # every reload is a whole attempt, ingest included (header checked under
+    # today's config), and a new load of the period
+    assert workspace.scalar("SELECT count(*) FROM meta.ingestion_log") == ingests + 1
     assert workspace.scalar("SELECT count(*) FROM meta.load_log WHERE step = 'load_stage' AND period = '2025-02'") == 2
     shutil.copy(demo_dir / "citizens_2025-03.xlsx", workspace.landed / "citizens_2025-02.xlsx")
     proc = workspace.main("pipeline", "reload", "--dataset", "citizens", "--period", "2025-02")
     assert proc.returncode == 0, proc.stderr
-    assert workspace.scalar("SELECT count(*) FROM meta.ingestion_log") == ingests + 1
+    assert workspace.scalar("SELECT count(*) FROM meta.ingestion_log") == ingests + 2
     proc = workspace.main("pipeline", "reload", "--dataset", "citizens", "--period", "2025-05")
     assert proc.returncode == 2 and "no file for dataset 'citizens' and period 2025-05" in proc.stderr
     proc = workspace.main("pipeline", "reload", "--dataset", "nope", "--period", "2025-02")

@@ -163,11 +163,14 @@ def test_reject_logs_exact_rows_and_writes_no_parquet(workspace, demo_dir) -> No
     assert run.returncode == 1, run.stderr
     assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
     assert run.stderr.startswith(
+        # cells as the file shows them (the number -120, not -120.0), columns
+        # named by config name and, where it differs, the file's header
         "error: citizens_2025-07.xlsx: 3 invalid rows: sex isin [M, F, X] (row 5 'Q'), "
-        "monthly_income ≥ 0 (row 12 '-120.0'), municipality_code regex ^\\d{4}$ (row 19 '12A4')")
+        "monthly_income (Monthly Income) ≥ 0 (row 12 '-120'), "
+        "municipality_code (Municipality Code) regex ^\\d{4}$ (row 19 '12A4')")
     vid = workspace.scalar("SELECT max(id) FROM meta.validation_log")
     assert errors(workspace, vid) == [(5, "sex", "isin [M, F, X]", "Q"),
-                                      (12, "monthly_income", "≥ 0", "-120.0"),
+                                      (12, "monthly_income", "≥ 0", "-120"),
                                       (19, "municipality_code", "regex ^\\d{4}$", "12A4")]
     status, total, valid, invalid, parquet, error, timed = log_row(workspace, vid)
     assert (status, total, valid, invalid, parquet, timed) == ("failed", 60, 57, 3, None, True)
@@ -207,7 +210,7 @@ def test_drop_keeps_valid_rows_and_logs_the_others(workspace) -> None:  # type: 
     assert log_row(workspace, vid)[:5] == ("passed", 7, 3, 4, str(parquet))
     assert errors(workspace, vid) == [
         (3, "payment_date", "in period 2025-07", "2025-06-30"),
-        (4, "amount", "> 0", "-5.0"),
+        (4, "amount", "> 0", "-5"),
         (6, "payment_date", "in period 2025-07", "2025-08-01"),
         (7, "is_correction", "type:boolean", "perhaps"),
     ]

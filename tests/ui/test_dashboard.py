@@ -123,23 +123,26 @@ def test_month_range_crosses_years() -> None:
 
 
 def _status(rows: list[tuple]) -> pd.DataFrame:
+    # The state is the run log's (runlog.month_states, tested in
+    # tests/integration/test_month_state.py); here it is given.
     recs = [dict(zip(("dataset", "period", "stage_rows", "ingestion_status", "validation_status",
-                      "load_status"), r), core_rows=None) for r in rows]
+                      "load_status", "state"), (*r, "published") if len(r) == 6 else r), core_rows=None)
+            for r in rows]
     return pd.DataFrame.from_records(recs, columns=data.STATUS_COLUMNS)
 
 
-def test_coverage_marks_gaps_missing_and_latest_failures_failed() -> None:
+def test_coverage_shows_the_run_log_state_and_marks_gaps_missing() -> None:
     status = _status([
-        ("a", "2025-01", 10, "accepted", "passed", "succeeded"),
-        ("a", "2025-04", 12, "accepted", "failed", "succeeded"),  # old rows, newest file failed
-        ("a", "2025-05", None, "accepted", None, None),
-        ("b", "2024-12", None, "rejected", None, None),
+        ("a", "2025-01", 10, "accepted", "passed", "succeeded", "published"),
+        ("a", "2025-04", 12, "accepted", "failed", "succeeded", "failed_serving_previous"),
+        ("a", "2025-05", None, "accepted", None, None, "pending"),
+        ("b", "2024-12", None, "rejected", None, None, "failed"),
     ])
     cov = data.coverage(status)
     states = dict(zip(zip(cov["dataset"], cov["period"]), cov["state"]))
     assert states == {
-        ("a", "2025-01"): "loaded", ("a", "2025-02"): "missing", ("a", "2025-03"): "missing",
-        ("a", "2025-04"): "failed", ("a", "2025-05"): "pending", ("b", "2024-12"): "failed",
+        ("a", "2025-01"): data.LOADED, ("a", "2025-02"): "missing", ("a", "2025-03"): "missing",
+        ("a", "2025-04"): data.SERVING_PREVIOUS, ("a", "2025-05"): "pending", ("b", "2024-12"): "failed",
     }
 
 
@@ -223,7 +226,7 @@ def test_status_counts_match_the_stage_tables(loaded) -> None:  # type: ignore[n
     assert citizens["stage_rows"].dropna().astype(int).to_dict() == counts
     cov = data.coverage(status)
     cit = cov[cov["dataset"] == "citizens"].set_index("period")["state"].to_dict()
-    assert cit == {"2025-01": "loaded", "2025-02": "loaded", "2025-03": "loaded", "2025-04": "missing",
+    assert cit == {"2025-01": "published", "2025-02": "published", "2025-03": "published", "2025-04": "missing",
                    "2025-05": "missing", "2025-06": "missing", "2025-07": "failed"}
 
 
