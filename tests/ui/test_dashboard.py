@@ -63,11 +63,15 @@ def stage_counts(ws, table: str) -> dict[str, int]:  # type: ignore[no-untyped-d
 
 
 def open_app(view: str | None = None) -> AppTest:
+    """The app on its Overview page, or on the Logs page with the tab ``view`` open."""
     at = AppTest.from_file(str(APP), default_timeout=60)
-    if view is not None:
-        at.session_state["view"] = view
     at.run()
     assert not at.exception, at.exception
+    if view is not None:
+        at.switch_page("pages/logs.py")
+        at.session_state["view"] = view
+        at.run()
+        assert not at.exception, at.exception
     return at
 
 
