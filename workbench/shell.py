@@ -15,7 +15,6 @@ import streamlit as st
 
 from pipeline.errors import WorkbenchError
 from pipeline.settings import get_settings
-from pipeline.warehouse.engine import get_engine
 from workbench import data, ui
 from workbench.reload import ReloadBusy, run_reload, running_reload
 from workbench.ui import CACHE_TTL_S, View, cached_reloadable
@@ -23,29 +22,29 @@ from workbench.ui import CACHE_TTL_S, View, cached_reloadable
 log = logging.getLogger("workbench")
 
 
-def shown(url: str) -> str:
-    return sa.make_url(url).render_as_string(hide_password=True) if "://" in url else url
-
-
 def read_view() -> View:
     """The settings, config and per-period status; a bad config or an
-    unreadable warehouse stops the page with one line, no traceback."""
+    unreadable (or missing) warehouse stops the page with one line and a
+    Retry button, no traceback. Checked on every run, uncached, so a
+    warehouse that goes away mid-session is noticed at once."""
     settings = get_settings()
     url = settings.db_url
     try:
         mtime = ui.config_mtime(settings.config_path)
         config = ui.get_config(str(settings.config_path), mtime)
-        get_engine(url)  # connects, and migrates a new warehouse (SPEC §6)
-        empty = ui.cached_is_empty(url)
-        status = ui.cached_status(url, str(settings.config_path), mtime)
+        problem = data.warehouse_problem(url)
+        if problem is None:
+            empty = ui.cached_is_empty(url)
+            status = ui.cached_status(url, str(settings.config_path), mtime)
     except WorkbenchError as exc:
-        st.error(str(exc))
-        st.stop()
+        problem = str(exc)
     except sa.exc.SQLAlchemyError as exc:
-        first = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
-        st.error(f"Cannot read the warehouse {shown(url)}: {first}")
+        problem = f"Cannot read the warehouse {data.display_url(url)}: {data.first_line(exc)}"
+    if problem is not None:
+        st.error(problem, icon=":material/error:")
+        ui.retry_button("retry_warehouse")
         st.stop()
-    return View(settings, url, shown(url), config, status, empty)
+    return View(settings, url, data.display_url(url), config, status, empty)
 
 
 def open_page() -> View:
@@ -66,7 +65,8 @@ def shared_sidebar(view: View) -> None:
                   help=f"Read the warehouse again (it is re-read every {CACHE_TTL_S} s anyway)")
         st.divider()
         if not view.empty:
-            reload_panel(view)
+            with ui.guard("reload panel"):
+                reload_panel(view)
 
 
 def _request_reload() -> None:

@@ -8,14 +8,19 @@ queries in ``workbench/data.py``.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 import streamlit as st
 
 from pipeline.domain.config import Config
+from pipeline.errors import WorkbenchError
 from pipeline.io.config_file import load_config
 from pipeline.settings import Settings
 from pipeline.warehouse.engine import get_engine
@@ -82,45 +87,68 @@ def config_mtime(path: Path) -> float:
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_status(url: str, config_path: str, mtime: float) -> pd.DataFrame:
-    return data.period_status(get_engine(url), get_config(config_path, mtime))
+    return data.period_status(get_engine(url, migrate=False), get_config(config_path, mtime))
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_is_empty(url: str) -> bool:
-    return data.warehouse_is_empty(get_engine(url))
+    return data.warehouse_is_empty(get_engine(url, migrate=False))
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_options(url: str, kind: str) -> dict[str, list[str]]:
-    return data.log_filter_options(get_engine(url), kind)
+    return data.log_filter_options(get_engine(url, migrate=False), kind)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_count(url: str, kind: str, dataset: str | None, period: str | None,
                  status: str | None, step: str | None) -> int:
-    return data.count_log(get_engine(url), kind, data.LogFilter(dataset, period, status, step))
+    return data.count_log(get_engine(url, migrate=False), kind, data.LogFilter(dataset, period, status, step))
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_log(url: str, kind: str, dataset: str | None, period: str | None, status: str | None,
                step: str | None, offset: int) -> pd.DataFrame:
     flt = data.LogFilter(dataset, period, status, step)
-    return data.read_log(get_engine(url), kind, flt, limit=PAGE_SIZE, offset=offset)
+    return data.read_log(get_engine(url, migrate=False), kind, flt, limit=PAGE_SIZE, offset=offset)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_failed(url: str, dataset: str | None, period: str | None) -> pd.DataFrame:
-    return data.failed_validations(get_engine(url), data.LogFilter(dataset, period))
+    return data.failed_validations(get_engine(url, migrate=False), data.LogFilter(dataset, period))
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_errors(url: str, validation_id: int) -> pd.DataFrame:
-    return data.validation_errors(get_engine(url), validation_id)
+    return data.validation_errors(get_engine(url, migrate=False), validation_id)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_reloadable(url: str, datasets: tuple[str, ...]) -> pd.DataFrame:
-    return data.reloadable_periods(get_engine(url), datasets)
+    return data.reloadable_periods(get_engine(url, migrate=False), datasets)
+
+
+# --------------------------------------------------------------------------
+# Never a traceback
+# --------------------------------------------------------------------------
+log = logging.getLogger("workbench")
+
+
+def retry_button(key: str) -> None:
+    st.button("Retry", key=key, icon=":material/refresh:", on_click=st.cache_data.clear,
+              help="Read the warehouse again")
+
+
+@contextlib.contextmanager
+def guard(where: str) -> Iterator[None]:
+    """Run a view; a warehouse or pipeline error becomes one line and a
+    Retry button instead of a traceback (st.stop/st.rerun pass through)."""
+    try:
+        yield
+    except (sa.exc.SQLAlchemyError, WorkbenchError) as exc:
+        log.warning("%s: %s", where, exc)
+        st.error(f"Cannot show the {where}: {data.first_line(exc)}", icon=":material/error:")
+        retry_button(f"retry_{where.replace(' ', '_')}")
 
 
 # --------------------------------------------------------------------------

@@ -129,10 +129,11 @@ def render() -> None:
         with tabs[name]:
             if not tabs[name].open:
                 continue
-            flt = log_view(url, kind)
-            if kind == "validation":
-                st.divider()
-                validation_errors_view(url, flt.dataset, flt.period)
+            with ui.guard(name.lower()):
+                flt = log_view(url, kind)
+                if kind == "validation":
+                    st.divider()
+                    validation_errors_view(url, flt.dataset, flt.period)
 
 
 if __name__ == "__main__":  # run by st.navigation (as __main__), not on import

@@ -83,6 +83,11 @@ def dataset_section(name: str, cov: pd.DataFrame, changes: pd.DataFrame, config:
 
 def render() -> None:
     view = open_page()
+    with ui.guard("overview"):
+        body(view)
+
+
+def body(view: ui.View) -> None:
     if view.empty and view.status.empty:
         st.info(data.EMPTY_MESSAGE, icon=":material/inbox:")
         return
