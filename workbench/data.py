@@ -10,9 +10,11 @@ receives more than one page.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pipeline.context import Context
@@ -20,6 +22,7 @@ from pipeline.domain.config import Config
 from pipeline.domain.period import month_range
 from pipeline.orchestrate import month_states
 from pipeline.settings import Settings, get_settings
+from pipeline.warehouse.engine import get_engine
 from pipeline.warehouse.logview import (
     DEFAULT_PAGE_SIZE,
     LOGS,
@@ -50,6 +53,55 @@ SERVED_STATES = (LOADED, STALE, SERVING_PREVIOUS)  # months whose rows are in th
 EMPTY_MESSAGE = "No data yet — run `python -m pipeline demo && python -m pipeline run`"
 
 STATUS_COLUMNS = list(STATE_KEYS)
+
+
+# --------------------------------------------------------------------------
+# Is there a warehouse to read? (read-only: the dashboard never creates one)
+# --------------------------------------------------------------------------
+def display_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def warehouse_problem(url: str) -> str | None:
+    """One line saying why the warehouse at ``url`` cannot be read, or None.
+
+    Read-only on purpose: ``get_engine`` would create a missing SQLite file
+    (and its folder) and migrate an empty database, so a mistyped
+    ``WORKBENCH_DATA_DIR`` used to leave an empty warehouse behind. A SQLite
+    file must exist; a server must answer and hold the migrated ``meta``
+    schema.
+    """
+    try:
+        sa_url = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        return f"WORKBENCH_DB_URL {url!r} is not a database URL"
+    if sa_url.get_backend_name() == "sqlite":
+        path = Path(sa_url.database or "").absolute()
+        if not path.is_file():
+            return (f"No warehouse at {path}: run `python -m pipeline run` first, "
+                    "or check WORKBENCH_DATA_DIR / WORKBENCH_DB_URL.")
+    engine = get_engine(url, migrate=False)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        return f"Cannot read the warehouse {display_url(url)}: {first_line(exc)}"
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT version_num FROM meta.alembic_version")).scalar()
+    except sa.exc.SQLAlchemyError:
+        return (f"The warehouse {display_url(url)} has no Period Workbench tables: "
+                "run `python -m pipeline migrate` (or `run`) first.")
+    return None
 
 
 # --------------------------------------------------------------------------

@@ -15,12 +15,14 @@ import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pytest
+import sqlalchemy as sa
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pipeline.stages.ingest import ingest_file
 from pipeline.warehouse import runlog
-from pipeline.warehouse.engine import write_transaction
+from pipeline.warehouse.engine import dispose_engines, write_transaction
+from tests.conftest import reset_postgres
 from workbench import data
 from workbench.reload import ReloadBusy, reload_slot, run_reload
 
@@ -63,11 +65,15 @@ def stage_counts(ws, table: str) -> dict[str, int]:  # type: ignore[no-untyped-d
 
 
 def open_app(view: str | None = None) -> AppTest:
+    """The app on its Overview page, or on the Logs page with the tab ``view`` open."""
     at = AppTest.from_file(str(APP), default_timeout=60)
-    if view is not None:
-        at.session_state["view"] = view
     at.run()
     assert not at.exception, at.exception
+    if view is not None:
+        at.switch_page("pages/logs.py")
+        at.session_state["view"] = view
+        at.run()
+        assert not at.exception, at.exception
     return at
 
 
@@ -233,11 +239,58 @@ def test_status_counts_match_the_stage_tables(loaded) -> None:  # type: ignore[n
 # --------------------------------------------------------------------------
 # The app, view by view
 # --------------------------------------------------------------------------
+def test_missing_warehouse_is_one_line_and_never_created(workspace) -> None:  # type: ignore[no-untyped-def]
+    at = open_app()
+    assert len(at.error) == 1 and not at.exception
+    if workspace.backend == "sqlite":
+        path = sa.make_url(workspace.db_url).database
+        assert at.error[0].value.startswith(f"No warehouse at {path}: run `python -m pipeline run` first")
+        assert not Path(path).exists() and not Path(path).parent.exists()  # nothing created
+    else:
+        assert "has no Period Workbench tables: run `python -m pipeline migrate`" in at.error[0].value
+        raw = sa.create_engine(workspace.db_url)  # workspace.engine would migrate
+        with raw.connect() as conn:
+            assert conn.exec_driver_sql(
+                "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'meta'").scalar() == 0
+        raw.dispose()
+    assert [b.label for b in at.button] == ["Retry"]
+    assert not at.get("vega_lite_chart") and not at.dataframe
+
+
 def test_empty_warehouse_says_what_to_run(workspace) -> None:  # type: ignore[no-untyped-def]
+    assert workspace.main("pipeline", "migrate").returncode == 0
     at = open_app()
     assert texts(at.info) == [data.EMPTY_MESSAGE]
     assert not at.get("vega_lite_chart") and not at.dataframe and not at.error
     assert not at.tabs
+
+
+def test_warehouse_dropped_mid_session_is_one_line(loaded) -> None:  # type: ignore[no-untyped-def]
+    at = open_app()
+    assert frame(at, "counts_citizens") is not None
+    dispose_engines()
+    if loaded.backend == "sqlite":
+        for path in Path(sa.make_url(loaded.db_url).database).parent.glob("workbench*.sqlite*"):
+            path.unlink()
+    else:
+        reset_postgres(loaded.db_url)
+    at.run()  # the counts are still cached; the warehouse check is not
+    assert not at.exception
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith(("No warehouse at", "The warehouse")), at.error[0].value
+    assert not at.get("vega_lite_chart") and not at.metric  # no stale numbers
+    assert "Retry" in [b.label for b in at.button]
+
+
+def test_a_failing_view_is_one_line_with_retry(loaded) -> None:  # type: ignore[no-untyped-def]
+    at = open_app("Ingestion log")
+    with loaded.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE meta.load_log")
+    at.session_state["view"] = "Load log"
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("Cannot show the load log: ")
+    assert "Retry" in [b.label for b in at.button]
 
 
 def test_bad_config_is_one_line_not_a_traceback(workspace) -> None:  # type: ignore[no-untyped-def]

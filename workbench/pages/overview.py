@@ -1,0 +1,114 @@
+"""Overview page: headline numbers, the coverage grid, and per dataset its
+row counts as a table and a chart."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from pipeline.domain.config import Config
+from workbench import data, ui
+from workbench.charts import counts_chart, coverage_chart
+from workbench.shell import open_page
+
+COUNTS_COLUMNS = {
+    "period": st.column_config.TextColumn("Period"),
+    "state": st.column_config.TextColumn("State"),
+    "stage_rows": st.column_config.NumberColumn("Stage rows", format="localized"),
+    "core_rows": st.column_config.NumberColumn("Core rows", format="localized"),
+    "change": st.column_config.NumberColumn("Change", format="%+.1f %%", help="vs. the previous month with a count"),
+}
+
+
+def kpis(status: pd.DataFrame) -> None:
+    cov = data.coverage(status)
+    counts = cov["state"].value_counts()
+
+    def months(states: frozenset[str] | set[str]) -> str:
+        return f"{int(sum(counts.get(s, 0) for s in states)):,}"
+
+    last = status["last_loaded_at"].dropna().max() if not status.empty else None
+    cols = st.columns([2, 2, 2, 2, 3])
+    cols[0].metric("Datasets", f"{cov['dataset'].nunique():,}")
+    cols[1].metric("Months loaded", months(ui.LOADED_STATES))
+    cols[2].metric("Months failed", months(ui.FAILED_STATES))
+    cols[3].metric("Months missing", months({data.MISSING}))
+    has_last = last is not None and not pd.isna(last)
+    cols[4].metric("Last load (UTC)", pd.Timestamp(last).strftime("%d %b %H:%M") if has_last else "—",
+                   help=ui.when(last) if has_last else "nothing loaded yet")
+
+
+def _notes(ds_cov: pd.DataFrame, rows: pd.DataFrame, threshold: float) -> list[str]:
+    notes = []
+    for state in (data.MISSING, *sorted(ui.FAILED_STATES)):
+        periods = ds_cov.loc[ds_cov["state"] == state, "period"].tolist()
+        if periods:
+            notes.append(f"**{state}:** {ui.listing(periods)}")
+    flagged = rows.loc[rows["flagged"], "period"].tolist()
+    if flagged:
+        notes.append(f"**changed > {threshold:.0%}:** {ui.listing(sorted(flagged))}")
+    return notes
+
+
+def counts_table(name: str, rows: pd.DataFrame, threshold: float) -> None:
+    table = rows[["period", "state", "stage_rows", "core_rows", "change", "flagged"]].copy()
+    table["change"] = table["change"].astype("float") * 100
+    styled = table.style.apply(
+        lambda r: ["background-color: #fff3e0" if r["flagged"] else ""] * len(r), axis=1
+    ).map(lambda v: "" if v == data.MISSING else f"color: {ui.state_color(v)}; font-weight: 600",
+          subset=["state"])
+    # Keyed containers name the tables for tests and page styling
+    # (st.dataframe's own key is dropped when it has no selection).
+    st.container(key=f"counts_{name}").dataframe(
+        styled, hide_index=True, width="stretch", height=min(36 + 35 * len(table), 388), placeholder="—",
+        column_config={**COUNTS_COLUMNS, "flagged": st.column_config.CheckboxColumn(
+            "Flag", help=f"row count moved more than {threshold:.0%}")},
+    )
+
+
+def dataset_section(name: str, cov: pd.DataFrame, changes: pd.DataFrame, config: Config,
+                    threshold: float) -> None:
+    ds_cov = cov[cov["dataset"] == name]
+    rows = changes[changes["dataset"] == name].sort_values("period", ascending=False)
+    st.divider()
+    st.markdown(f"#### {name}")
+    desc = config.datasets[name].description if name in config.datasets else ""
+    st.caption(" · ".join(([desc] if desc else []) + _notes(ds_cov, rows, threshold)))
+    left, right = st.columns([5, 6], gap="large")
+    with left:
+        counts_table(name, rows, threshold)
+    with right:
+        months = data.month_range(ds_cov["period"].min(), ds_cov["period"].max())
+        st.altair_chart(counts_chart(rows, months, threshold), width="stretch")
+
+
+def render() -> None:
+    view = open_page()
+    with ui.guard("overview"):
+        body(view)
+
+
+def body(view: ui.View) -> None:
+    if view.empty and view.status.empty:
+        st.info(data.EMPTY_MESSAGE, icon=":material/inbox:")
+        return
+    with st.sidebar:
+        threshold = st.slider("Flag row-count changes above", 0, 100, 20, step=5, format="%d %%",
+                              key="threshold", help="Share of the previous month's stage rows") / 100
+    st.caption("Monthly extracts → validated Parquet → period-partitioned warehouse")
+    kpis(view.status)
+    if view.status.empty:
+        st.info("Files were ingested but no period is in the warehouse yet.")
+        return
+    cov = data.coverage(view.status)
+    changes = data.row_count_changes(view.status, threshold)
+    st.markdown("#### Coverage")
+    st.caption("Every month between a dataset's first and last delivery. **missing** = no file "
+               "arrived; **failed** = the latest file was refused or a step failed; "
+               "**pending** = accepted, not loaded yet.")
+    st.altair_chart(coverage_chart(cov), width="stretch")
+    for name in sorted(cov["dataset"].unique()):
+        dataset_section(name, cov, changes, view.config, threshold)
+
+
+if __name__ == "__main__":  # run by st.navigation (as __main__), not on import
+    render()
