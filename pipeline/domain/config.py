@@ -16,7 +16,8 @@ from typing import Any
 from pipeline.domain.checks import REGISTRY, parse_check
 from pipeline.errors import ConfigError, UsageError
 
-TYPES = ("integer", "float", "string", "date", "datetime", "boolean")
+TYPES = ("integer", "float", "decimal", "string", "date", "datetime", "boolean")
+MAX_DECIMAL_PRECISION = 38  # Arrow's decimal128
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # PostgreSQL truncates identifiers at 63 bytes; refusing longer names keeps
 # both backends addressing the same table.
@@ -26,7 +27,7 @@ DATASET_KEYS = {
     "description", "file_pattern", "sheet", "table", "primary_key", "on_invalid_rows",
     "extra_columns", "encoding", "columns", "transform", "publish", "python_checks",
 }
-COLUMN_KEYS = {"type", "nullable", "unique", "header", "description", *REGISTRY}
+COLUMN_KEYS = {"type", "nullable", "unique", "header", "description", "precision", "scale", *REGISTRY}
 CHOICES = {"on_invalid_rows": ("reject", "drop"), "extra_columns": ("reject", "ignore")}
 
 
@@ -46,6 +47,8 @@ class ColumnConfig:
     max_length: int | None = None
     header: str | None = None
     description: str | None = None
+    precision: int | None = None  # decimal only: digits in all
+    scale: int | None = None      # decimal only: digits after the point
 
     @property
     def checks(self) -> dict[str, Any]:
@@ -272,7 +275,29 @@ def _parse_column(dataset: str, name: str, spec: Any, path: Path) -> ColumnConfi
     header = spec.get("header")
     if header is not None and (not isinstance(header, str) or not header.strip()):
         raise _fail(path, dataset, f"{key}.header", "expected the header text")
+    precision, scale = _decimal_digits(spec, ctype, path, dataset, key)
     return ColumnConfig(
         name=name, type=ctype, nullable=spec.get("nullable", True), unique=spec.get("unique", False),
-        header=header, description=spec.get("description"), **checks,
+        header=header, description=spec.get("description"), precision=precision, scale=scale, **checks,
     )
+
+
+def _decimal_digits(spec: dict[str, Any], ctype: str, path: Path, dataset: str,
+                    key: str) -> tuple[int | None, int | None]:
+    """A decimal column's required ``precision`` and ``scale``; no other type takes them."""
+    if ctype != "decimal":
+        for digits in ("precision", "scale"):
+            if digits in spec:
+                raise _fail(path, dataset, f"{key}.{digits}", "only decimal columns take precision and scale")
+        return None, None
+    values: list[int] = []
+    for digits, low in (("precision", 1), ("scale", 0)):
+        value = spec.get(digits)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(path, dataset, f"{key}.{digits}", f"required for a decimal column, a whole number "
+                                                           f"(got {value!r})")
+        high = MAX_DECIMAL_PRECISION if digits == "precision" else values[0]
+        if not low <= value <= high:
+            raise _fail(path, dataset, f"{key}.{digits}", f"{value} must be between {low} and {high}")
+        values.append(value)
+    return values[0], values[1]
