@@ -65,6 +65,24 @@ def _reload(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from pipeline.io.config_file import load_config
+    from pipeline.settings import get_settings
+    from pipeline.warehouse.backends import backend_for_url, backend_named
+    from pipeline.warehouse.query import check_sql_files
+
+    settings = get_settings()
+    config = load_config(settings.config_path)
+    # No connection: checking needs only to know which warehouse it is.
+    backend = backend_named(args.warehouse) if args.warehouse else backend_for_url(sa.make_url(settings.db_url))
+    paths = check_sql_files(config, backend)
+    print(f"OK: {config.path.name} ({len(config.datasets)} datasets) and {len(paths)} SQL files "
+          f"are ready to run on {backend.name}")
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from pipeline.reporting import status
 
@@ -103,6 +121,10 @@ def build_parser() -> cli.Parser:
     rl.add_argument("--period", required=True, help="YYYY-MM")
     rl.add_argument("--via-notebooks", action="store_true")
     rl.set_defaults(func=_reload)
+
+    c = sub.add_parser("check", help="parse the config and every .sql file for the warehouse (exit 2 if not)")
+    c.add_argument("--warehouse", help="check for this warehouse instead of the active one: sqlite or postgresql")
+    c.set_defaults(func=_check)
 
     st = sub.add_parser("status", help="row counts and last outcomes per dataset and period")
     st.add_argument("--json", action="store_true", help="print a JSON array")

@@ -28,6 +28,8 @@ from pipeline.runners.base import StageRunner
 from pipeline.runners.direct import DirectRunner
 from pipeline.settings import Settings
 from pipeline.warehouse import runlog
+from pipeline.warehouse.backends import backend_of
+from pipeline.warehouse.query import check_sql_files
 from pipeline.warehouse.runlog import IngestStatus, Step, ValidationStatus
 from pipeline.warehouse.tables import period_counts
 
@@ -189,6 +191,8 @@ def run(
     ctx = ctx or Context()
     if dataset is not None:
         ctx.config.dataset(dataset)
+    # Every .sql file must run on this warehouse before any file is processed.
+    check_sql_files(ctx.config, backend_of(ctx.engine))
     runner = make_runner(via_notebooks)
     selected = [
         d for d in landed_deliveries(ctx)
@@ -230,6 +234,7 @@ def reload_period(
     ctx = Context(settings, config, engine)
     ctx.config.dataset(dataset)
     period = parse_cli_period(period)
+    check_sql_files(ctx.config, backend_of(ctx.engine))
     candidates = [d.path for d in landed_deliveries(ctx)
                   if d.parsed is not None and (d.parsed.dataset, d.parsed.period) == (dataset, period)]
     if not candidates:
