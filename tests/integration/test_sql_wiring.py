@@ -170,3 +170,13 @@ def test_core_and_mart_column_types_are_the_same_on_both_warehouses(
     assert types["postgres"]["mart.citizens_by_municipality"]["women"] == "bigint"
     assert types["postgres"]["mart.citizens_by_municipality"]["avg_monthly_income"] == "double"
     assert types["postgres"]["mart.benefits_by_municipality"]["payments"] == "bigint"
+
+
+def test_check_refuses_a_decimal_sqlite_cannot_store_exactly(workspace: Workspace) -> None:
+    sales_workspace(workspace)
+    workspace.use_config(SALES.format(transform="transform.sql").replace("precision: 12", "precision: 20"))
+    proc = workspace.main("pipeline", "check", "--warehouse", "sqlite")
+    assert proc.returncode == 2
+    assert proc.stderr == ("error: datasets_config.yml: dataset 'sales', column 'amount': decimal(20,2) cannot be "
+                           "stored exactly on sqlite (at most 15 digits)\n")
+    assert workspace.main("pipeline", "check", "--warehouse", "postgresql").returncode == 0
