@@ -58,8 +58,13 @@ def _sample_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pg_conn(pg_database: str) -> Any:
+    # The session's database is shared with the workspace tests: start from
+    # no schemas, and leave none behind (nor a transaction holding locks).
+    from tests.conftest import reset_postgres
+
+    reset_postgres(pg_database)
     engine = sa.create_engine(pg_database)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE SCHEMA stage")
@@ -70,6 +75,7 @@ def pg_conn(pg_database: str) -> Any:
         conn.exec_driver_sql("SET TIME ZONE 'UTC'")
         yield conn
     engine.dispose()
+    reset_postgres(pg_database)
 
 
 @pytest.fixture(scope="session")
