@@ -105,6 +105,24 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from pipeline.io.config_file import load_config
+    from pipeline.settings import get_settings
+    from pipeline.warehouse.backends import backend_for_url, backend_named
+    from pipeline.warehouse.query import check_sql_files
+
+    settings = get_settings()
+    config = load_config(settings.config_path)
+    # No connection: checking needs only to know which warehouse it is.
+    backend = backend_named(args.warehouse) if args.warehouse else backend_for_url(sa.make_url(settings.db_url))
+    paths = check_sql_files(config, backend)
+    print(f"OK: {config.path.name} ({len(config.datasets)} datasets) and {len(paths)} SQL files "
+          f"are ready to run on {backend.name}")
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from pipeline import orchestrate
     from pipeline.reporting import status
@@ -132,6 +150,21 @@ def _accept_headers(args: argparse.Namespace) -> int:
     else:
         print("dry run: the config is unchanged")
     return 0
+
+
+def _add_correction_commands(sub: argparse._SubParsersAction[cli.Parser]) -> None:
+    h = sub.add_parser("history", help="the versions of one month, newest first")
+    h.add_argument("--dataset", required=True)
+    h.add_argument("--period", required=True, help="YYYY-MM")
+    h.add_argument("--json", action="store_true", help="print a JSON array")
+    h.set_defaults(func=_history)
+
+    rb = sub.add_parser("rollback", help="serve an earlier version of one month again")
+    rb.add_argument("--dataset", required=True)
+    rb.add_argument("--period", required=True, help="YYYY-MM")
+    rb.add_argument("--to", type=int, metavar="LOAD_ID", help="the version to serve (default: the previous one)")
+    rb.add_argument("--reason", default="rollback", help="recorded in meta.corrections")
+    rb.set_defaults(func=_rollback)
 
 
 def build_parser() -> cli.Parser:
@@ -168,18 +201,11 @@ def build_parser() -> cli.Parser:
     rl.add_argument("--reason", help="record the reload in meta.corrections with this reason")
     rl.set_defaults(func=_reload)
 
-    h = sub.add_parser("history", help="the versions of one month, newest first")
-    h.add_argument("--dataset", required=True)
-    h.add_argument("--period", required=True, help="YYYY-MM")
-    h.add_argument("--json", action="store_true", help="print a JSON array")
-    h.set_defaults(func=_history)
+    _add_correction_commands(sub)
 
-    rb = sub.add_parser("rollback", help="serve an earlier version of one month again")
-    rb.add_argument("--dataset", required=True)
-    rb.add_argument("--period", required=True, help="YYYY-MM")
-    rb.add_argument("--to", type=int, metavar="LOAD_ID", help="the version to serve (default: the previous one)")
-    rb.add_argument("--reason", default="rollback", help="recorded in meta.corrections")
-    rb.set_defaults(func=_rollback)
+    c = sub.add_parser("check", help="parse the config and every .sql file for the warehouse (exit 2 if not)")
+    c.add_argument("--warehouse", help="check for this warehouse instead of the active one: sqlite or postgresql")
+    c.set_defaults(func=_check)
 
     st = sub.add_parser("status", help="row counts and last outcomes per dataset and period")
     st.add_argument("--json", action="store_true", help="print a JSON array")

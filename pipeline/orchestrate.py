@@ -32,6 +32,8 @@ from pipeline.runners.base import StageRunner
 from pipeline.runners.direct import DirectRunner
 from pipeline.settings import Settings
 from pipeline.warehouse import runlog
+from pipeline.warehouse.backends import backend_of
+from pipeline.warehouse.query import check_sql_files
 from pipeline.warehouse.runlog import IngestStatus, Step, ValidationStatus
 from pipeline.warehouse.tables import period_counts
 
@@ -214,6 +216,8 @@ def run(
     ctx = ctx or Context()
     if dataset is not None:
         ctx.config.dataset(dataset)
+    # Every .sql file must run on this warehouse before any file is processed.
+    check_sql_files(ctx.config, backend_of(ctx.engine))
     runner = make_runner(via_notebooks)
     runlog.fail_stale_validations(ctx.engine)
     selected = [
@@ -266,6 +270,7 @@ def reload_period(
     shows it rather than an older ingest of the same content.
     """
     ctx = Context(settings, config, engine)
+    check_sql_files(ctx.config, backend_of(ctx.engine))
     path = landed_file_for(ctx, dataset, period)
     runlog.fail_stale_validations(ctx.engine)
     return process_file(path, ctx, runner=make_runner(via_notebooks))

@@ -10,7 +10,6 @@ receives more than one page.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,6 +21,7 @@ from pipeline.domain.config import Config
 from pipeline.domain.period import month_range
 from pipeline.orchestrate import month_states
 from pipeline.settings import Settings, get_settings
+from pipeline.warehouse.backends import backend_for_url
 from pipeline.warehouse.engine import get_engine
 from pipeline.warehouse.logview import (
     DEFAULT_PAGE_SIZE,
@@ -84,8 +84,8 @@ def warehouse_problem(url: str) -> str | None:
         sa_url = sa.make_url(url)
     except sa.exc.ArgumentError:
         return f"WORKBENCH_DB_URL {url!r} is not a database URL"
-    if sa_url.get_backend_name() == "sqlite":
-        path = Path(sa_url.database or "").absolute()
+    path = backend_for_url(sa_url).warehouse_file(sa_url)
+    if path is not None:
         if not path.is_file():
             return (f"No warehouse at {path}: run `python -m pipeline run` first, "
                     "or check WORKBENCH_DATA_DIR / WORKBENCH_DB_URL.")

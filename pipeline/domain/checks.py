@@ -9,6 +9,7 @@ built in (as column options, not checks).
 """
 from __future__ import annotations
 
+import decimal
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-NUMERIC_TYPES = ("integer", "float")
+NUMERIC_TYPES = ("integer", "float", "decimal")
 # ``severity: warn`` (a check's value written as {value: …, severity: warn}):
 # its label carries this prefix, and a row failing only such checks is kept.
 WARN = "warn"
@@ -67,6 +68,9 @@ def typed_literal(value: Any, column_type: str) -> Any:
         return str(value)
     if column_type in ("date", "datetime"):
         return pd.Timestamp(value)
+    if column_type == "decimal":
+        # From its text: Decimal(0.1) would be 0.1000000000000000055...
+        return decimal.Decimal(str(value))
     return value
 
 
@@ -81,7 +85,7 @@ def _bound(key: str, symbol: str, op: Callable[[Any, Any], Any]) -> CheckKind:
         lambda bound: f"{symbol} {bound}",
         # The bound is bound as an argument: a closure over a loop variable
         # would see its last value.
-        lambda bound, _t: lambda s: op(s, bound),
+        lambda bound, t: lambda s: op(s, typed_literal(bound, t)),
     )
 
 

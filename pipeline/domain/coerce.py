@@ -10,6 +10,11 @@ Coercion rules (``coerce_column``), chosen for what analysts deliver:
   the transform.
 - integer: numbers and numeric text ("3", "3.0", 3.0) whose value is whole;
   3.5 is refused. float: any finite number or numeric text.
+- decimal(p,s): numeric text read with ``decimal.Decimal`` (never through a
+  float), and number cells by their shortest repr (the value Excel shows:
+  0.1, not 0.1000000000000000055...). A value with more fractional digits
+  than the scale, or more digits than the precision, is refused, never
+  rounded ("1.50" fits scale 1 — same value; "1.55" does not).
 - date / datetime: Excel date cells, Excel serial numbers (a date cell that
   lost its format), and text in ISO form (2025-06-30, 2025-06-30 13:45[:00],
   with T or a space) or day-first dd.mm.yyyy / dd/mm/yyyy (optionally with
@@ -27,6 +32,7 @@ A value that cannot be typed becomes null in the typed frame and a failure
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +42,7 @@ import pyarrow
 import pyarrow.compute as pc
 
 from pipeline.domain.config import ColumnConfig, DatasetConfig
-from pipeline.domain.schema import STRING_DTYPE
+from pipeline.domain.schema import STRING_DTYPE, pandas_dtype
 
 
 # --------------------------------------------------------------------------
@@ -63,7 +69,7 @@ def coerce_column(values: np.ndarray, col: ColumnConfig) -> Coerced:
     """Type one column of raw cells (an object array) per its config."""
     cells = _Cells(values)
     fn = {
-        "integer": _to_integer, "float": _to_float, "string": _to_string,
+        "integer": _to_integer, "float": _to_float, "decimal": _to_decimal, "string": _to_string,
         "date": _to_datetime, "datetime": _to_datetime, "boolean": _to_boolean,
     }[col.type]
     typed, bad = fn(cells, col)
@@ -197,6 +203,41 @@ def _to_float(cells: _Cells, col: ColumnConfig) -> tuple[Any, np.ndarray]:
     numbers, ok = cells.numbers(text=True)
     numbers[~ok] = np.nan
     return numbers, ~ok
+
+
+def _to_decimal(cells: _Cells, col: ColumnConfig) -> tuple[Any, np.ndarray]:
+    dtype = pandas_dtype(col)
+    quantum = decimal.Decimal(1).scaleb(-(col.scale or 0))
+    limit = decimal.Decimal(10) ** ((col.precision or 0) - (col.scale or 0))
+    out: list[decimal.Decimal | None] = [None] * cells.n
+    bad = np.zeros(cells.n, dtype=bool)
+    for i in np.flatnonzero(~cells.blank):
+        value = _decimal_of(cells.values[i])
+        try:
+            fitted = value.quantize(quantum) if value is not None and value.is_finite() else None
+        except decimal.InvalidOperation:  # more digits than the context holds
+            fitted = None
+        if fitted is None or fitted != value or abs(fitted) >= limit:
+            bad[i] = True
+        else:
+            out[i] = fitted
+    return pd.array(out, dtype=dtype), bad
+
+
+def _decimal_of(value: Any) -> decimal.Decimal | None:
+    """A cell as the decimal it shows, or None if it is not a number."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return decimal.Decimal(int(value))
+    if isinstance(value, (float, np.floating)):
+        return decimal.Decimal(repr(float(value)))
+    if isinstance(value, str):
+        try:
+            return decimal.Decimal(value.strip())
+        except decimal.InvalidOperation:
+            return None
+    return None
 
 
 def _to_boolean(cells: _Cells, col: ColumnConfig) -> tuple[Any, np.ndarray]:

@@ -17,7 +17,8 @@ from typing import Any
 from pipeline.domain.checks import REGISTRY, WARN, parse_check
 from pipeline.errors import ConfigError, UsageError
 
-TYPES = ("integer", "float", "string", "date", "datetime", "boolean")
+TYPES = ("integer", "float", "decimal", "string", "date", "datetime", "boolean")
+MAX_DECIMAL_PRECISION = 38  # Arrow's decimal128
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # PostgreSQL truncates identifiers at 63 bytes; refusing longer names keeps
 # both backends addressing the same table.
@@ -33,7 +34,8 @@ DATASET_KEYS = {
     "extra_columns", "encoding", "columns", "transform", "publish", "python_checks",
     *EVOLUTION_DATASET_KEYS,
 }
-COLUMN_KEYS = {"type", "nullable", "unique", "header", "description", *REGISTRY, *EVOLUTION_COLUMN_KEYS}
+COLUMN_KEYS = {"type", "nullable", "unique", "header", "description", "precision", "scale", *REGISTRY,
+               *EVOLUTION_COLUMN_KEYS}
 CHOICES = {"on_invalid_rows": ("reject", "drop"), "extra_columns": ("reject", "ignore")}
 
 
@@ -56,6 +58,8 @@ class ColumnConfig:
     aliases: tuple[str, ...] = ()          # further header texts (a list under ``header:``)
     default: Any = None                    # fills existing rows when the column is added
     warn: frozenset[str] = frozenset()     # check keys with ``severity: warn``
+    precision: int | None = None  # decimal only: digits in all
+    scale: int | None = None      # decimal only: digits after the point
 
     @property
     def checks(self) -> dict[str, Any]:
@@ -309,10 +313,12 @@ def _parse_column(dataset: str, name: str, spec: Any, path: Path) -> ColumnConfi
             if severity == WARN:
                 warn.add(check)
     headers = _headers(spec.get("header"), path, dataset, key)
+    precision, scale = _decimal_digits(spec, ctype, path, dataset, key)
     return ColumnConfig(
         name=name, type=ctype, nullable=spec.get("nullable", True), unique=spec.get("unique", False),
         header=headers[0] if headers else None, aliases=headers[1:], description=spec.get("description"),
-        default=_default(spec, ctype, path, dataset, key), warn=frozenset(warn), **checks,
+        default=_default(spec, ctype, path, dataset, key), warn=frozenset(warn), precision=precision,
+        scale=scale, **checks,
     )
 
 
@@ -350,7 +356,8 @@ def _default(spec: dict[str, Any], ctype: str, path: Path, dataset: str, key: st
     if value is None:
         return None
     kinds: dict[str, tuple[type, ...]] = {
-        "integer": (int,), "float": (int, float), "string": (str,), "boolean": (bool,),
+        "integer": (int,), "float": (int, float), "decimal": (int, float, str), "string": (str,),
+        "boolean": (bool,),
         "date": (str, dt.date), "datetime": (str, dt.date),
     }
     wanted = kinds.get(ctype, (str, int, float))
@@ -464,3 +471,24 @@ def _rule(raw: Any, columns: dict[str, ColumnConfig], path: Path, name: str, key
         raise _fail(path, name, f"{key}.other", f"{column!r} ({ctype}) cannot be compared with "
                                                 f"{other!r} ({columns[other].type})")
     return RuleConfig(column, op=op, other=other, severity=severity)
+
+
+def _decimal_digits(spec: dict[str, Any], ctype: str, path: Path, dataset: str,
+                    key: str) -> tuple[int | None, int | None]:
+    """A decimal column's required ``precision`` and ``scale``; no other type takes them."""
+    if ctype != "decimal":
+        for digits in ("precision", "scale"):
+            if digits in spec:
+                raise _fail(path, dataset, f"{key}.{digits}", "only decimal columns take precision and scale")
+        return None, None
+    values: list[int] = []
+    for digits, low in (("precision", 1), ("scale", 0)):
+        value = spec.get(digits)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(path, dataset, f"{key}.{digits}", f"required for a decimal column, a whole number "
+                                                           f"(got {value!r})")
+        high = MAX_DECIMAL_PRECISION if digits == "precision" else values[0]
+        if not low <= value <= high:
+            raise _fail(path, dataset, f"{key}.{digits}", f"{value} must be between {low} and {high}")
+        values.append(value)
+    return values[0], values[1]

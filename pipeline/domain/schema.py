@@ -11,6 +11,7 @@ config     typed frame (pandas)   Parquet (Arrow)
 =========  =====================  ========================
 integer    Int64                  int64
 float      float64 (NaN = null)   float64
+decimal    decimal128(p,s) Arrow  decimal128(p,s) (exact; precision/scale from the config)
 string     string[pyarrow]        string
 date       datetime64[us]         date32 (midnight values)
 datetime   datetime64[us]         timestamp[us] (naive)
@@ -73,7 +74,17 @@ EXTENSION_HOOK = "extend_schema"
 # --------------------------------------------------------------------------
 def pandas_dtype(column: ColumnConfig) -> Any:
     """The dtype a column has in the typed (validated) frame."""
+    if column.type == "decimal":
+        return pd.ArrowDtype(arrow_type(column))
     return PANDAS_DTYPES[column.type]
+
+
+def arrow_type(column: ColumnConfig) -> pyarrow.DataType:
+    """The Arrow (Parquet) type of a column."""
+    if column.type == "decimal":
+        assert column.precision is not None and column.scale is not None  # the config requires both
+        return pyarrow.decimal128(column.precision, column.scale)
+    return ARROW_TYPES[column.type]
 
 
 def arrow_schema(dataset: DatasetConfig) -> pyarrow.Schema:
@@ -83,7 +94,7 @@ def arrow_schema(dataset: DatasetConfig) -> pyarrow.Schema:
     fields. There is no period column: the ``period=YYYY-MM`` folder holds it.
     """
     return pyarrow.schema(
-        [pyarrow.field(c.name, ARROW_TYPES[c.type], nullable=c.nullable) for c in dataset.columns.values()]
+        [pyarrow.field(c.name, arrow_type(c), nullable=c.nullable) for c in dataset.columns.values()]
     )
 
 

@@ -78,6 +78,12 @@ def _compatible(source: pa.DataType, target: pa.DataType) -> bool:
         return pa.types.is_date(source)
     if pa.types.is_timestamp(target):
         return pa.types.is_timestamp(source) and source.tz is None
+    if pa.types.is_decimal(target):
+        # Another decimal whose every value fits: no more fractional digits,
+        # no more whole digits (an integer column is exact too).
+        if pa.types.is_decimal(source):
+            return source.scale <= target.scale and source.precision - source.scale <= target.precision - target.scale
+        return pa.types.is_integer(source) and target.precision - target.scale >= 19
     return False
 
 

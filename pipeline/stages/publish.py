@@ -10,7 +10,8 @@ from pipeline.context import Context
 from pipeline.domain.config import Config, DatasetConfig
 from pipeline.domain.period import PERIOD_COLUMN, parse_cli_period
 from pipeline.settings import Settings
-from pipeline.warehouse.query import known_types, read_sql_file
+from pipeline.warehouse.backends import Backend, backend_of
+from pipeline.warehouse.query import SqlFile, known_types, read_sql_file
 from pipeline.warehouse.replace import LoadResult, failures_logged, rebuild_period, require_loaded
 from pipeline.warehouse.runlog import Step
 
@@ -20,9 +21,11 @@ def mart_names(dataset: DatasetConfig) -> list[str]:
     return list(dataset.publish) if dataset.publish else [f"{dataset.table}_summary"]
 
 
-def mart_statements(dataset: DatasetConfig, core: sa.Table) -> dict[str, sa.Executable]:
+def mart_statements(dataset: DatasetConfig, core: sa.Table, backend: Backend,
+                    config: Config | None = None) -> dict[str, sa.Executable | SqlFile]:
+    """Every mart's statement, all prepared before the first mart is rebuilt."""
     if dataset.publish:
-        return {name: read_sql_file(path) for name, path in dataset.publish.items()}
+        return {name: read_sql_file(path, backend, config) for name, path in dataset.publish.items()}
     summary = sa.select(
         sa.func.count().label("row_count"),
     ).where(core.c[PERIOD_COLUMN] == sa.bindparam("period"))
@@ -43,7 +46,7 @@ def publish_period(ctx: Context, dataset_name: str, period: str) -> list[LoadRes
         return [
             rebuild_period(engine, source=core, target=("mart", name), statement=statement, period=period,
                            types=types, step=Step.PUBLISH, dataset=dataset.name)
-            for name, statement in mart_statements(dataset, core).items()
+            for name, statement in mart_statements(dataset, core, backend_of(engine), config).items()
         ]
 
 

@@ -10,7 +10,8 @@ from pipeline.context import Context
 from pipeline.domain.config import Config
 from pipeline.domain.period import PERIOD_COLUMN, parse_cli_period
 from pipeline.settings import Settings
-from pipeline.warehouse.query import known_types, read_sql_file
+from pipeline.warehouse.backends import backend_of
+from pipeline.warehouse.query import SqlFile, known_types, read_sql_file
 from pipeline.warehouse.replace import (
     LoadResult,
     ensure_table_once,
@@ -35,8 +36,10 @@ def transform_period(ctx: Context, dataset_name: str, period: str) -> LoadResult
         for other in config.datasets.values():
             ensure_table_once(engine, stage_table(other))
         stage = stage_table(dataset)
+        statement: sa.Executable | SqlFile
         if dataset.transform is not None:
-            statement: sa.Executable = read_sql_file(dataset.transform)
+            # Prepared (on SQLite translated, or refused) before anything changes.
+            statement = read_sql_file(dataset.transform, backend_of(engine), config)
         else:
             # the mirror's new columns get the config's defaults in old periods
             ensure_table_once(engine, mirror_core_table(dataset))

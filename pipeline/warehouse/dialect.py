@@ -760,3 +760,36 @@ def register_sqlite_functions(dbapi_conn: sqlite3.Connection) -> None:
         dbapi_conn.create_function(name, n_args, function, deterministic=True)
     # sqlite3 offers no deterministic flag for aggregates (they are per group).
     dbapi_conn.create_aggregate("pg_string_agg", -1, PgStringAgg)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------
+# Result column types, as PostgreSQL would type them
+# --------------------------------------------------------------------------
+def output_types(sql: str, schema: dict[str, dict[str, dict[str, str]]]) -> dict[str, exp.DataType | None]:
+    """The type of each output column of the (last) query in ``sql``, by
+    name, annotated by sqlglot from ``schema`` ({schema: {table: {column:
+    type}}}); None where it cannot tell. The same for both warehouses, since
+    it is read from the SQL, not from what a driver returns."""
+    from sqlglot.optimizer.annotate_types import annotate_types
+    from sqlglot.optimizer.qualify import qualify
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=_WorkbenchPostgres) if s is not None]
+        if not statements or not isinstance(statements[-1], exp.Query):
+            return {}
+        tables: dict[str, object] = dict(schema)
+        tree = qualify(statements[-1], schema=tables, dialect="postgres", validate_qualify_columns=False)
+        tree = annotate_types(tree, schema=tables, dialect="postgres")
+    except Exception:  # noqa: BLE001 - typing is best effort: the values still type the columns
+        return {}
+    out: dict[str, exp.DataType | None] = {}
+    for select in tree.selects:
+        data_type = select.type
+        known = data_type is not None and data_type.this not in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL)
+        out[select.alias_or_name] = data_type if known else None
+    return out
+
+
+def type_name(data_type: exp.DataType | None) -> str:
+    """A type as the .sql files' own dialect (PostgreSQL) spells it."""
+    return data_type.sql(dialect="postgres") if data_type is not None else "UNKNOWN"

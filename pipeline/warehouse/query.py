@@ -1,54 +1,207 @@
 """Running a period's SELECT (a dataset's .sql file or a generated query) and
-turning its result into Arrow, typed the same on PostgreSQL and SQLite."""
+turning its result into Arrow, typed the same on PostgreSQL and SQLite.
+
+A dataset's .sql file is PostgreSQL SQL; the warehouse's backend prepares it
+(on SQLite: translated by ``warehouse.dialect``, or refused). Result columns
+are typed, in this order, by the config column of the same name, by the type
+PostgreSQL gives the expression (read from the SQL by ``dialect.output_types``,
+so the same on both warehouses), and only then by the values returned.
+"""
 from __future__ import annotations
 
+import decimal
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlglot import exp
 
-from pipeline.domain.config import Config
+from pipeline.domain.config import Config, DatasetConfig
 from pipeline.domain.period import PERIOD_COLUMN, Period
 from pipeline.domain.schema import arrow_schema
+from pipeline.errors import SqlNotPortable, StepFailed, one_line
+from pipeline.warehouse.backends import Backend, backend_of
+from pipeline.warehouse.dialect import output_types, type_name
+
+# Precision of a derived decimal column (a SUM can outgrow its input's).
+DERIVED_DECIMAL_PRECISION = 38
 
 
-def read_sql_file(path: Path) -> sa.TextClause:
-    return sa.text(path.read_text(encoding="utf-8"))
+@dataclass(frozen=True)
+class SqlFile:
+    """A dataset's .sql file as the warehouse runs it."""
+
+    path: Path
+    text: str                                   # prepared for the warehouse
+    types: Mapping[str, pa.DataType] = field(default_factory=dict)  # output columns, from the SQL
+
+    def clause(self) -> sa.TextClause:
+        return sa.text(self.text)
+
+    def error(self, exc: BaseException, backend: Backend) -> StepFailed:
+        """A database error while running this file, naming it (and the line)."""
+        line = backend.sql_error_line(exc, self.text)
+        where = f"{self.path.name}: line {line}" if line else self.path.name
+        return StepFailed(f"{where}: {one_line(exc)}")
 
 
+def read_sql_file(path: Path, backend: Backend, config: Config | None = None) -> SqlFile:
+    """The file prepared for ``backend``; an untranslatable file is a failed
+    step (StepFailed, logged by the stage), raised before any data changes."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        prepared = backend.prepare_sql(text, path)
+    except SqlNotPortable as exc:
+        raise StepFailed(str(exc)) from None
+    types = {} if config is None else result_types(text, config)
+    return SqlFile(path, prepared, types)
+
+
+def sql_files(config: Config) -> list[Path]:
+    """Every transform and publish .sql file of the config, once each."""
+    paths: list[Path] = []
+    for dataset in config.datasets.values():
+        for path in ([dataset.transform] if dataset.transform else []) + list(dataset.publish.values()):
+            if path not in paths:
+                paths.append(path)
+    return paths
+
+
+def check_sql_files(config: Config, backend: Backend) -> list[Path]:
+    """Prepare every .sql file (and check every decimal column) for
+    ``backend``; raises SqlNotPortable at the first that cannot run."""
+    for dataset in config.datasets.values():
+        for col in dataset.columns.values():
+            if col.type == "decimal" and (col.precision or 0) > backend.max_decimal_digits:
+                raise SqlNotPortable(
+                    f"{config.path.name}: dataset {dataset.name!r}, column {col.name!r}: decimal({col.precision},"
+                    f"{col.scale}) cannot be stored exactly on {backend.name} (at most "
+                    f"{backend.max_decimal_digits} digits)")
+    paths = sql_files(config)
+    for path in paths:
+        backend.prepare_sql(path.read_text(encoding="utf-8"), path)
+    return paths
+
+
+# --------------------------------------------------------------------------
+# Types of result columns
+# --------------------------------------------------------------------------
 def known_types(config: Config) -> dict[str, pa.DataType]:
     """Arrow types of the config's columns, by name, so a query result gets
     dates and booleans back even where SQLite returns them as text or 0/1."""
     types: dict[str, pa.DataType] = {}
     for dataset in config.datasets.values():
-        for field in arrow_schema(dataset):
-            types.setdefault(field.name, field.type)
+        for f in arrow_schema(dataset):
+            types.setdefault(f.name, f.type)
     return types
 
 
+_SQL_TYPES = {"integer": "BIGINT", "float": "DOUBLE PRECISION", "string": "TEXT", "date": "DATE",
+              "datetime": "TIMESTAMP", "boolean": "BOOLEAN"}
+
+
+def _table_schema(dataset: DatasetConfig) -> dict[str, str]:
+    columns = {c.name: (f"DECIMAL({c.precision},{c.scale})" if c.type == "decimal" else _SQL_TYPES[c.type])
+               for c in dataset.columns.values()}
+    return {**columns, PERIOD_COLUMN: "VARCHAR(7)"}
+
+
+def sql_schema(config: Config) -> dict[str, dict[str, dict[str, str]]]:
+    """The tables .sql files read, with their column types: stage tables from
+    the config, core tables from their transform's own output types."""
+    stage = {d.table: _table_schema(d) for d in config.datasets.values()}
+    core = {}
+    for d in config.datasets.values():
+        core[d.table] = dict(stage[d.table])
+        if d.transform is not None:
+            annotated = output_types(d.transform.read_text(encoding="utf-8"), {"stage": stage})
+            core[d.table] = {name: type_name(t) for name, t in annotated.items()} or core[d.table]
+    return {"stage": stage, "core": core}
+
+
+def result_types(sql: str, config: Config) -> dict[str, pa.DataType]:
+    """Arrow types of a query's output columns, as far as the SQL tells."""
+    out = {}
+    for name, data_type in output_types(sql, sql_schema(config)).items():
+        arrow = arrow_type_of(data_type) if data_type is not None else None
+        if arrow is not None:
+            out[name] = arrow
+    return out
+
+
+def arrow_type_of(data_type: exp.DataType) -> pa.DataType | None:
+    """The Arrow type for a SQL type (PostgreSQL's, as sqlglot names it).
+
+    SUM of integers is BIGINT and AVG double precision on both warehouses
+    (PostgreSQL itself says NUMERIC); SUM of decimals stays decimal."""
+    t = exp.DataType.Type
+    kind = data_type.this
+    if kind in (t.TINYINT, t.SMALLINT, t.INT, t.BIGINT):
+        return pa.int64()
+    if kind in (t.FLOAT, t.DOUBLE):
+        return pa.float64()
+    if kind == t.DECIMAL:
+        params = [int(p.this.this) for p in data_type.expressions if isinstance(p.this, exp.Literal)]
+        if len(params) == 2:
+            return pa.decimal128(DERIVED_DECIMAL_PRECISION, params[1])
+        return pa.float64()  # CAST(x AS numeric): double precision on SQLite (warehouse.dialect)
+    if kind == t.BOOLEAN:
+        return pa.bool_()
+    if kind == t.DATE:
+        return pa.date32()
+    if kind == t.TIMESTAMP:
+        return pa.timestamp("us")
+    if kind in (t.TEXT, t.VARCHAR, t.CHAR):
+        return pa.string()
+    return None
+
+
+def _decimals(values: list[Any], scale: int) -> list[decimal.Decimal | None]:
+    # SQLite returns a decimal column's values as doubles: repr gives back the
+    # decimal that was stored (warehouse.backends.sqlite.SqliteDecimal).
+    quantum = decimal.Decimal(1).scaleb(-scale)
+    return [None if v is None else decimal.Decimal(repr(v) if isinstance(v, float) else str(v)).quantize(
+        quantum, rounding=decimal.ROUND_HALF_EVEN) for v in values]
+
+
 def _column(values: list[Any], known: pa.DataType | None) -> pa.Array:
+    if known is not None and pa.types.is_decimal(known):
+        return pa.array(_decimals(values, known.scale), type=known)
     array = pa.array(values, from_pandas=True)
     if known is not None and not array.type.equals(known):
         return array.cast(known)
     if pa.types.is_decimal(array.type):
-        return array.cast(pa.float64())  # NUMERIC aggregates (AVG, SUM) on PostgreSQL
+        # NUMERIC of unknown origin on PostgreSQL: whole numbers as SQLite gives them.
+        whole = all(v is None or v == v.to_integral_value() for v in values)
+        return array.cast(pa.int64() if whole else pa.float64())
     if pa.types.is_null(array.type):
         return array.cast(pa.string())
     return array
 
 
-def query_period(conn: Connection, statement: sa.Executable, period: str,
+def query_period(conn: Connection, statement: sa.Executable | SqlFile, period: str,
                  types: Mapping[str, pa.DataType]) -> pa.Table:
     """Run ``statement`` for ``period`` on ``conn``; the result as an Arrow
     table without ``_data_period`` (the writer adds the period itself)."""
-    wanted = set(statement.compile(dialect=conn.dialect).params)  # type: ignore[attr-defined]
+    sql_file = statement if isinstance(statement, SqlFile) else None
+    clause = sql_file.clause() if sql_file is not None else statement
+    assert isinstance(clause, sa.Executable)
+    wanted = set(clause.compile(dialect=conn.dialect).params)  # type: ignore[attr-defined]
     params = {k: v for k, v in Period.of(period).params().items() if k in wanted}
-    result = conn.execute(statement, params)
-    names = [n for n in result.keys() if n != PERIOD_COLUMN]
-    positions = {name: i for i, name in enumerate(result.keys())}
-    rows = result.fetchall()
-    arrays = [_column([row[positions[n]] for row in rows], types.get(n)) for n in names]
+    try:
+        result = conn.execute(clause, params)
+        keys = list(result.keys())
+        rows = result.fetchall()
+    except sa.exc.DBAPIError as exc:
+        if sql_file is None:
+            raise
+        raise sql_file.error(exc, backend_of(conn)) from exc
+    names = [n for n in keys if n != PERIOD_COLUMN]
+    positions = {name: i for i, name in enumerate(keys)}
+    typed = {**(sql_file.types if sql_file is not None else {}), **types}
+    arrays = [_column([row[positions[n]] for row in rows], typed.get(n)) for n in names]
     return pa.table(arrays, names=names) if names else pa.table({})

@@ -31,7 +31,7 @@ from pipeline.errors import StepFailed, WorkbenchError, one_line
 from pipeline.warehouse import runlog
 from pipeline.warehouse.backends import backend_of
 from pipeline.warehouse.engine import write_transaction
-from pipeline.warehouse.query import query_period
+from pipeline.warehouse.query import SqlFile, query_period
 from pipeline.warehouse.tables import derived_table, ensure_table, table_exists
 
 
@@ -112,7 +112,7 @@ def rebuild_period(
     *,
     source: sa.Table,
     target: tuple[str, str],
-    statement: sa.Executable,
+    statement: sa.Executable | SqlFile,
     period: str,
     types: Mapping[str, pa.DataType],
     step: str,

@@ -22,7 +22,7 @@ from pipeline.domain.config import ColumnConfig, Config, DatasetConfig
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.domain.schema import arrow_schema
 from pipeline.errors import StepFailed
-from pipeline.warehouse.backends import backend_of
+from pipeline.warehouse.backends import backend_of, decimal_type
 
 __all__ = ["PERIOD_COLUMN", "SchemaChangeRefused", "column_type", "columns_to_add", "derived_table",
            "ensure_table", "mirror_core_table", "period_column", "period_counts", "sql_type", "stage_table",
@@ -32,6 +32,9 @@ __all__ = ["PERIOD_COLUMN", "SchemaChangeRefused", "column_type", "columns_to_ad
 def column_type(col: ColumnConfig) -> sa.types.TypeEngine[Any]:
     if col.type == "string":
         return sa.String(col.max_length) if col.max_length else sa.Text()
+    if col.type == "decimal":
+        assert col.precision is not None and col.scale is not None  # the config requires both
+        return decimal_type(col.precision, col.scale)
     types: dict[str, sa.types.TypeEngine[Any]] = {
         "integer": sa.BigInteger(),
         "float": sa.Double(),
@@ -161,6 +164,8 @@ def derived_table(schema: str, name: str, arrow: pa.Schema, key: tuple[str, ...]
 
 
 def sql_type(arrow_type: pa.DataType) -> sa.types.TypeEngine:
+    if pa.types.is_decimal(arrow_type):
+        return decimal_type(arrow_type.precision, arrow_type.scale)
     if pa.types.is_integer(arrow_type):
         return sa.BigInteger()
     if pa.types.is_floating(arrow_type):

@@ -60,8 +60,11 @@ def _sample_table(metadata: sa.MetaData) -> sa.Table:
 
 @pytest.fixture(scope="module")
 def pg_conn(pg_database: str) -> Any:
-    # Module scope: the connection (and the locks its open transaction holds)
-    # must be gone before other modules reset the session's database.
+    # The session's database is shared with the workspace tests: start from
+    # no schemas, and leave none behind (nor a transaction holding locks).
+    from tests.conftest import reset_postgres
+
+    reset_postgres(pg_database)
     engine = sa.create_engine(pg_database)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS stage")
@@ -73,6 +76,7 @@ def pg_conn(pg_database: str) -> Any:
         conn.exec_driver_sql("SET TIME ZONE 'UTC'")
         yield conn
     engine.dispose()
+    reset_postgres(pg_database)
 
 
 @pytest.fixture(scope="module")

@@ -116,7 +116,7 @@ def test_warn_failures_keep_their_rows(tmp_path: Path) -> None:
     assert sorted(zip(failures["row_number"], failures["check"])) == [(2, "warn: ≥ 0"), (3, "warn: >= start")]
     decision = decide(typed, failures, ds, "x_2025-01.csv", 1)
     assert decision.passed and decision.rows is not None and len(decision.rows) == 3
-    assert decision.counts == (3, 3, 0) and decision.rows_warned == 2
+    assert decision.counts == (3, 3, 0) and decision.warned == 2
 
 
 def test_header_list_adds_aliases(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ asks which database it is talking to.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -23,6 +24,8 @@ class Backend(Protocol):
     # Loads of different periods run side by side (PostgreSQL), or queue for
     # the one writer (SQLite).
     concurrent_writers: bool
+    # Digits of a config decimal column the backend stores exactly.
+    max_decimal_digits: int
 
     def make_engine(self, url: sa.URL) -> Engine:
         """An engine on which ``meta.x``, ``stage.x``, ``core.x``, ``mart.x`` resolve."""
@@ -42,11 +45,25 @@ class Backend(Protocol):
         """Make ``batches`` the whole of ``period`` in ``table``, inside the
         caller's transaction; (rows removed, rows added)."""
 
+    def warehouse_file(self, url: sa.URL) -> Path | None:
+        """The file an embedded warehouse lives in (None for a server): it
+        must exist before a reader opens it, or opening would create it."""
+
     def before_migrations(self, conn: Connection) -> None:
         """Inside the migration transaction, before Alembic runs (schemas, locks)."""
 
     def after_migrations(self, engine: Engine) -> None:
         """Once the migrations are committed (clean-up outside the transaction)."""
+
+    def prepare_sql(self, text: str, source: Path) -> str:
+        """A PostgreSQL-dialect .sql file as this warehouse runs it; raises
+        SqlNotPortable (naming file, line and construct) if it cannot."""
+
+    def sql_error_line(self, exc: BaseException, executed: str) -> int | None:
+        """The line of ``executed`` a database error points at, when the database says."""
+
+    def decimal_type(self, precision: int, scale: int) -> sa.types.TypeEngine[Any]:
+        """The column type of a config ``decimal`` column."""
 
 
 def with_period(batch: pa.RecordBatch, period: str) -> pa.RecordBatch:

@@ -7,6 +7,8 @@ import io
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -16,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.warehouse.backends.base import SCHEMAS, with_period
 from pipeline.warehouse.backends.pg_partitions import create_partitioned, is_partitioned, replace_partition
+from pipeline.warehouse.dialect import translate
 
 QUEUE_DEPTH = 4  # CSV chunks buffered ahead of COPY; bounds memory
 # Any fixed 64-bit number: the key of the advisory lock that serialises
@@ -26,6 +29,7 @@ MIGRATION_LOCK_KEY = 7_100_202_506
 class PostgresBackend:
     name = "postgresql"
     concurrent_writers = True
+    max_decimal_digits = 38  # the config's limit (Arrow's decimal128); PostgreSQL takes more
 
     def make_engine(self, url: sa.URL) -> Engine:
         return sa.create_engine(url, pool_pre_ping=True)
@@ -49,6 +53,9 @@ class PostgresBackend:
         deleted = conn.execute(sa.delete(table).where(table.c[PERIOD_COLUMN] == period)).rowcount
         return deleted, copy_batches(conn, table, batches, period)
 
+    def warehouse_file(self, url: sa.URL) -> Path | None:
+        return None
+
     def before_migrations(self, conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         for schema in SCHEMAS:
@@ -56,6 +63,22 @@ class PostgresBackend:
 
     def after_migrations(self, engine: Engine) -> None:
         pass
+
+    def prepare_sql(self, text: str, source: Path) -> str:
+        # PostgreSQL runs the file as written; parsing it first refuses a file
+        # that would fail half-way through a run.
+        return translate(text, source=source, dialect=self.name)
+
+    def sql_error_line(self, exc: BaseException, executed: str) -> int | None:
+        # psycopg2 reports PostgreSQL's 1-based character position of the error.
+        diag = getattr(getattr(exc, "orig", None), "diag", None)
+        position = getattr(diag, "statement_position", None)
+        if not position or not str(position).isdigit():
+            return None
+        return executed[: int(position) - 1].count("\n") + 1
+
+    def decimal_type(self, precision: int, scale: int) -> sa.types.TypeEngine[Any]:
+        return sa.Numeric(precision, scale, asdecimal=True)
 
 
 class _QueueReader(io.RawIOBase):

@@ -10,7 +10,7 @@ the start instead of failing half-way; that is also its period lock.
 """
 from __future__ import annotations
 
-import datetime as dt
+import decimal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,14 +23,19 @@ from sqlalchemy.engine import Connection, Engine
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.errors import UsageError
 from pipeline.warehouse.backends.base import SCHEMAS, with_period
+from pipeline.warehouse.dialect import register_sqlite_functions, translate
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_BATCH_ROWS = 20_000
+# A double holds any decimal of up to 15 significant digits and gives it back
+# exactly (repr finds the shortest text that reads back as the same double).
+MAX_EXACT_DIGITS = 15
 
 
 class SqliteBackend:
     name = "sqlite"
     concurrent_writers = False
+    max_decimal_digits = MAX_EXACT_DIGITS
 
     def make_engine(self, url: sa.URL) -> Engine:
         if not url.database or url.database == ":memory:":
@@ -53,11 +58,52 @@ class SqliteBackend:
         deleted = conn.execute(sa.delete(table).where(table.c[PERIOD_COLUMN] == period)).rowcount
         return deleted, insert_batches(conn, table, batches, period)
 
+    def warehouse_file(self, url: sa.URL) -> Path | None:
+        return Path(url.database or "").absolute()
+
     def before_migrations(self, conn: Connection) -> None:
         pass
 
     def after_migrations(self, engine: Engine) -> None:
         _drop_empty_legacy_raw(engine)
+
+    def prepare_sql(self, text: str, source: Path) -> str:
+        return translate(text, source=source, dialect=self.name)
+
+    def sql_error_line(self, exc: BaseException, executed: str) -> int | None:
+        return None  # SQLite reports no position (and runs the translated text)
+
+    def decimal_type(self, precision: int, scale: int) -> sa.types.TypeEngine[Any]:
+        return SqliteDecimal(precision, scale)
+
+
+class SqliteDecimal(sa.types.TypeDecorator[decimal.Decimal]):
+    """``decimal(p,s)`` on SQLite: a NUMERIC column, which SQLite stores as a
+    double. Why not decimal text or scaled integers: SQLite would then compare
+    ``amount > 100`` as text, or see cents, and the same .sql file would give
+    another answer than on PostgreSQL without an error. With at most 15
+    digits each value reads back exactly, rounded to its scale here."""
+
+    impl = sa.Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int) -> None:
+        super().__init__(precision, scale, asdecimal=False)
+        self.quantum = decimal.Decimal(1).scaleb(-scale)
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        # Text, not float: SQLite's NUMERIC affinity converts it to the
+        # nearest double itself.
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> decimal.Decimal | None:
+        return None if value is None else exact_decimal(value, self.quantum)
+
+
+def exact_decimal(value: Any, quantum: decimal.Decimal) -> decimal.Decimal:
+    """A stored value as the decimal it was: floats through their shortest repr."""
+    number = decimal.Decimal(repr(value) if isinstance(value, float) else str(value))
+    return number.quantize(quantum, rounding=decimal.ROUND_HALF_EVEN)
 
 
 def sqlite_files(main: Path) -> dict[str, Path]:
@@ -88,7 +134,8 @@ def _sqlite_engine(sa_url: sa.URL) -> Engine:
         for schema in ("main", *SCHEMAS):
             cur.execute(f'PRAGMA "{schema}".journal_mode = WAL')
         cur.close()
-        _register_sqlite_functions(dbapi_conn)
+        # What the translated .sql files call (warehouse.dialect).
+        register_sqlite_functions(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -98,25 +145,6 @@ def _sqlite_engine(sa_url: sa.URL) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
-
-
-def _register_sqlite_functions(dbapi_conn: Any) -> None:
-    """PostgreSQL functions the shipped .sql files use, so they run unchanged."""
-
-    def initcap(value: Any) -> Any:
-        return None if value is None else str(value).title()
-
-    def to_char(value: Any, fmt: Any) -> Any:
-        if value is None:
-            return None
-        day = dt.date.fromisoformat(str(value)[:10])
-        out = str(fmt)
-        for token, part in (("YYYY", f"{day.year:04d}"), ("MM", f"{day.month:02d}"), ("DD", f"{day.day:02d}")):
-            out = out.replace(token, part)
-        return out
-
-    dbapi_conn.create_function("initcap", 1, initcap, deterministic=True)
-    dbapi_conn.create_function("to_char", 2, to_char, deterministic=True)
 
 
 def insert_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch], period: str) -> int:
