@@ -78,8 +78,14 @@ def replace_partition(conn: Connection, table: sa.Table, period: str, batches: I
     """Make ``batches`` the month's partition; (rows of the old one, rows of the new one)."""
     q = conn.dialect.identifier_preparer.quote
     schema, final = table.schema or "public", partition_name(table.name, period)
-    building = sa.Table(f"{final}__new", sa.MetaData(),
-                        *(sa.Column(c.name, c.type, nullable=c.nullable) for c in table.columns), schema=schema)
+    # The parent's own column types (ATTACH wants them exactly; a query
+    # result's types can vary with its values), in the batches' column order.
+    # Reading the catalog takes no lock on the parent.
+    parent = {c["name"]: c for c in sa.inspect(conn).get_columns(table.name, schema=schema)}
+    building = sa.Table(f"{final}__new", sa.MetaData(), *(
+        sa.Column(c.name, parent[c.name]["type"] if c.name in parent else c.type,
+                  nullable=parent[c.name]["nullable"] if c.name in parent else c.nullable)
+        for c in table.columns), schema=schema)
     building.create(conn)
     inserted = append(conn, building, batches, period, True)
     # After the rows: the CHECK lets ATTACH skip its scan; ATTACH builds the
