@@ -205,3 +205,36 @@ def query_period(conn: Connection, statement: sa.Executable | SqlFile, period: s
     typed = {**(sql_file.types if sql_file is not None else {}), **types}
     arrays = [_column([row[positions[n]] for row in rows], typed.get(n)) for n in names]
     return pa.table(arrays, names=names) if names else pa.table({})
+
+
+def insert_period(conn: Connection, statement: sa.Executable | SqlFile, period: str,
+                  into: sa.Table) -> int | None:
+    """``INSERT INTO into (…, _data_period) SELECT …, :period FROM (<statement>)``:
+    the period's rows go from the query into ``into`` without leaving the
+    database. None (nothing done) when the query's columns are not exactly
+    ``into``'s, so the caller builds the table from the result instead."""
+    sql_file = statement if isinstance(statement, SqlFile) else None
+    try:
+        if sql_file is not None:
+            text = sql_file.text.strip().rstrip(";")
+            params = _params(conn, sa.text(text), period)
+            keys = list(conn.execute(sa.text(f"SELECT * FROM ({text}) AS q LIMIT 0"), params).keys())
+            query = sa.text(text).columns(*(sa.column(k) for k in keys)).subquery("q")
+        else:
+            assert isinstance(statement, sa.Select)
+            query = statement.subquery("q")
+            keys, params = list(query.c.keys()), _params(conn, statement, period)
+        names = [k for k in keys if k != PERIOD_COLUMN]
+        if set(names) != {c.name for c in into.columns} - {PERIOD_COLUMN} or len(names) != len(set(names)):
+            return None
+        select = sa.select(*(query.c[n] for n in names), sa.literal(period, sa.String(7)).label(PERIOD_COLUMN))
+        return int(conn.execute(sa.insert(into).from_select([*names, PERIOD_COLUMN], select), params).rowcount)
+    except sa.exc.DBAPIError as exc:
+        if sql_file is None:
+            raise
+        raise sql_file.error(exc, backend_of(conn)) from exc
+
+
+def _params(conn: Connection, clause: sa.Executable, period: str) -> dict[str, Any]:
+    wanted = set(clause.compile(dialect=conn.dialect).params)  # type: ignore[attr-defined]
+    return {k: v for k, v in Period.of(period).params().items() if k in wanted}

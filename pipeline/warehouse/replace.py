@@ -31,7 +31,7 @@ from pipeline.errors import StepFailed, WorkbenchError, one_line
 from pipeline.warehouse import runlog
 from pipeline.warehouse.backends import backend_of
 from pipeline.warehouse.engine import write_transaction
-from pipeline.warehouse.query import SqlFile, query_period
+from pipeline.warehouse.query import SqlFile, insert_period, query_period
 from pipeline.warehouse.tables import derived_table, ensure_table, table_exists
 
 
@@ -135,6 +135,13 @@ def rebuild_period(
     try:
         with write_transaction(engine) as conn:
             backend_of(conn).lock(conn, lock_key(source, period), shared=True)
+            swapped = _rebuild_in_database(conn, schema, name, statement, period)
+            if swapped is not None:
+                deleted, inserted = swapped
+                load_id = runlog.log_load(conn, step=step, dataset=dataset, period=period, source=where,
+                                          file_sha256=None, deleted=deleted, inserted=inserted, started=started)
+                return LoadResult(load_id, step, dataset, period, label, deleted, inserted,
+                                  time.perf_counter() - clock)
             result = query_period(conn, statement, period, types)
             table = derived_table(schema, name, result.schema, key, dataset)
             if not table_exists(conn, schema, name):
@@ -149,6 +156,35 @@ def rebuild_period(
         raise _failed(engine, exc, step=step, dataset=dataset, period=period, source=where,
                       target=label, file_sha256=None, started=started) from exc
     return LoadResult(load_id, step, dataset, period, label, deleted, inserted, time.perf_counter() - clock)
+
+
+def _rebuild_in_database(conn: Connection, schema: str, name: str, statement: sa.Executable | SqlFile,
+                         period: str) -> tuple[int, int] | None:
+    """Replace the period inside the database (INSERT … SELECT, no rows
+    through Python) where the backend can and the table already has exactly
+    the query's columns; None to build it from the fetched result instead
+    (first build, a new column, SQLite)."""
+    backend = backend_of(conn)
+    if not backend.insert_select or not table_exists(conn, schema, name):
+        return None
+    table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
+    backend.lock(conn, lock_key(table, period))
+
+    def fill(c: Connection, into: sa.Table) -> int:
+        inserted = insert_period(c, statement, period, into)
+        if inserted is None:
+            raise _Mismatch
+        return inserted
+
+    try:
+        with conn.begin_nested():
+            return backend.replace_rows_by_query(conn, table, period, fill)
+    except _Mismatch:
+        return None
+
+
+class _Mismatch(Exception):
+    """The query's columns are not the table's: build it from the result."""
 
 
 @contextlib.contextmanager

@@ -116,3 +116,21 @@ def test_the_migration_partitions_flat_tables_with_legacy_rows_twice(db_url: str
         assert {"ix_things_data_period", "things_pkey"} <= indexes
     dispose_engines()
     engine.dispose()
+
+
+def test_transform_and_publish_of_a_loaded_month_run_inside_the_database(
+        loaded: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = {t: sorted(loaded.rows(f"SELECT * FROM {t} WHERE _data_period = '2025-02'"))
+              for t in ("core.citizens", "mart.citizens_by_municipality")}
+
+    def no_python_rows(*_args: object, **_kw: object) -> None:
+        raise AssertionError("the period's rows were fetched into Python")
+
+    # INSERT … SELECT: the fetch-and-write path must not be needed once the
+    # tables exist with the query's columns.
+    monkeypatch.setattr("pipeline.warehouse.replace.query_period", no_python_rows)
+    for module in ("pipeline.transform", "pipeline.publish"):
+        proc = loaded.main(module, "--dataset", "citizens", "--period", "2025-02")
+        assert proc.returncode == 0, proc.stderr
+    for table, rows in before.items():
+        assert sorted(loaded.rows(f"SELECT * FROM {table} WHERE _data_period = '2025-02'")) == rows

@@ -5,7 +5,7 @@ asks which database it is talking to.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +21,8 @@ SCHEMAS = ("meta", "stage", "core", "mart")
 
 class Backend(Protocol):
     name: str                   # SQLAlchemy's dialect name
+    # Derived tables are rebuilt with INSERT … SELECT inside the database.
+    insert_select: bool
     # Loads of different periods run side by side (PostgreSQL), or queue for
     # the one writer (SQLite).
     concurrent_writers: bool
@@ -44,6 +46,11 @@ class Backend(Protocol):
                      batches: Iterable[pa.RecordBatch]) -> tuple[int, int]:
         """Make ``batches`` the whole of ``period`` in ``table``, inside the
         caller's transaction; (rows removed, rows added)."""
+
+    def replace_rows_by_query(self, conn: Connection, table: sa.Table, period: str,
+                              fill: Callable[[Connection, sa.Table], int]) -> tuple[int, int]:
+        """Like replace_rows, but ``fill(conn, into)`` inserts the rows into
+        the table given (the month being built); (rows removed, rows added)."""
 
     def warehouse_file(self, url: sa.URL) -> Path | None:
         """The file an embedded warehouse lives in (None for a server): it

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ MIGRATION_LOCK_KEY = 7_100_202_506
 class PostgresBackend:
     name = "postgresql"
     concurrent_writers = True
+    insert_select = True
     max_decimal_digits = 38  # the config's limit (Arrow's decimal128); PostgreSQL takes more
 
     def make_engine(self, url: sa.URL) -> Engine:
@@ -52,6 +53,13 @@ class PostgresBackend:
         # a flat table (created before partitions, not migrated yet)
         deleted = conn.execute(sa.delete(table).where(table.c[PERIOD_COLUMN] == period)).rowcount
         return deleted, copy_batches(conn, table, batches, period)
+
+    def replace_rows_by_query(self, conn: Connection, table: sa.Table, period: str,
+                              fill: Callable[[Connection, sa.Table], int]) -> tuple[int, int]:
+        if is_partitioned(conn, table):
+            return replace_partition(conn, table, period, (), lambda c, into, _b, _p, _f: fill(c, into))
+        deleted = conn.execute(sa.delete(table).where(table.c[PERIOD_COLUMN] == period)).rowcount
+        return deleted, fill(conn, table)
 
     def warehouse_file(self, url: sa.URL) -> Path | None:
         return None

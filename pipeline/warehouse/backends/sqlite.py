@@ -11,7 +11,7 @@ the start instead of failing half-way; that is also its period lock.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,10 @@ MAX_EXACT_DIGITS = 15
 class SqliteBackend:
     name = "sqlite"
     concurrent_writers = False
+    # Derived tables are built from the fetched result: SQLite's loose typing
+    # would otherwise store what the query returns (decimal sums as floats,
+    # dates as text) instead of the table's types.
+    insert_select = False
     max_decimal_digits = MAX_EXACT_DIGITS
 
     def make_engine(self, url: sa.URL) -> Engine:
@@ -57,6 +61,11 @@ class SqliteBackend:
         # One table per dataset: delete the month, append the new rows.
         deleted = conn.execute(sa.delete(table).where(table.c[PERIOD_COLUMN] == period)).rowcount
         return deleted, insert_batches(conn, table, batches, period)
+
+    def replace_rows_by_query(self, conn: Connection, table: sa.Table, period: str,
+                              fill: Callable[[Connection, sa.Table], int]) -> tuple[int, int]:
+        deleted = conn.execute(sa.delete(table).where(table.c[PERIOD_COLUMN] == period)).rowcount
+        return deleted, fill(conn, table)
 
     def warehouse_file(self, url: sa.URL) -> Path | None:
         return Path(url.database or "").absolute()
