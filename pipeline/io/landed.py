@@ -443,7 +443,8 @@ def _xlsx_rows(path: Path, dataset: DatasetConfig, data: bytes) -> tuple[list[li
 
 # An error cell's start tag, and a formula with no computed value after it
 # (no <v>, or an empty one) right before the end of its cell.
-_ERROR_CELL = re.compile(rb'<(?:\w+:)?c\s[^>]*?\bt="e"[^>]*>\s*(?:<(?:\w+:)?f\b[^>]*?(?:/>|>[^<]*</(?:\w+:)?f>)\s*)?'
+_ERROR_CELL = re.compile(rb'<(?:\w+:)?c\s[^>]*?\bt="e"[^>]*(?<!/)>\s*'
+                         rb'(?:<(?:\w+:)?f\b[^>]*?(?:/>|>[^<]*</(?:\w+:)?f>)\s*)?'
                          rb'<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>')
 _BARE_FORMULA = re.compile(rb'<(?:\w+:)?f\b[^>]*?(?:/>|>([^<]*)</(?:\w+:)?f>)\s*'
                            rb'(?:<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>')
@@ -472,8 +473,9 @@ def _unusable_cells(z: zipfile.ZipFile, member: str) -> dict[tuple[int, int], Ce
                     _note(found, region[match.start():match.end()], html.unescape(match.group(1).decode()))
             if b"<f" in region or b":f" in region:
                 for match in _BARE_FORMULA.finditer(region):
-                    start = max(region.rfind(b"<c ", 0, match.start()), region.rfind(b":c ", 0, match.start()) - 1)
-                    cell = _CELL_START.match(region, start) if start >= 0 else None
+                    # the cell's start tag is the last one before its formula
+                    starts = list(_CELL_START.finditer(region, max(0, match.start() - 4096), match.start()))
+                    cell = starts[-1] if starts else None
                     attrs = dict(_ATTR.findall(cell.group(1))) if cell else {}
                     if attrs.get(b"t") == b"str" and b"<v" in region[match.start():match.end()]:
                         continue  # a formula that computed the empty string
