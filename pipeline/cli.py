@@ -9,7 +9,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from pipeline.errors import UsageError, WorkbenchError, unexpected
+from pipeline.errors import UsageError, WorkbenchError, shorten, unexpected
 from pipeline.warehouse.replace import LoadResult
 
 
@@ -24,22 +24,45 @@ def parser(prog: str, description: str) -> Parser:
     return p
 
 
+# The largest id a BIGINT column holds (SQLite and PostgreSQL alike).
+MAX_ID = 2**63 - 1
+
+
+def row_id(text: str) -> int:
+    """An argparse type for a log id: a positive whole number a BIGINT holds."""
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"invalid id {shorten(repr(text), 40)}: expected a whole number "
+                                         f"from 1 to {MAX_ID}")
+    return int(value)
+
+
+def error_line(text: object) -> str:
+    """What goes to stderr for a failure: one line, at most 500 characters."""
+    return "error: " + shorten(str(text), 493)
+
+
 def run(p: argparse.ArgumentParser, argv: Sequence[str] | None,
         action: Callable[[argparse.Namespace], int]) -> int:
     """Parse ``argv`` and call ``action``; expected failures become one stderr line."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    hook = sys.excepthook
     if not debug:
         # Library warnings (openpyxl on odd styles, pandas deprecations) would
-        # break the one-line-on-stderr contract; --debug shows them.
+        # break the one-line-on-stderr contract; --debug shows them. So would
+        # tracebacks a C extension prints itself (psycopg2 does, through
+        # sys.excepthook, when the server drops the connection mid-COPY): the
+        # error still reaches the handlers below and is reported once.
         warnings.simplefilter("ignore")
+        sys.excepthook = lambda *_: None
     try:
         args = p.parse_args(argv)
         return action(args)
     except WorkbenchError as exc:
         if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -53,8 +76,10 @@ def run(p: argparse.ArgumentParser, argv: Sequence[str] | None,
     except Exception as exc:  # the one place that turns surprises into one line
         if debug:
             raise
-        print(f"error: {unexpected(exc)} (run with --debug for details)", file=sys.stderr)
+        print(error_line(f"{unexpected(exc)} (run with --debug for details)"), file=sys.stderr)
         return 1
+    finally:
+        sys.excepthook = hook
 
 
 

@@ -18,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def action(args: argparse.Namespace) -> int:
         result = ingest(Context(), args.file_path)
         if result.status == IngestStatus.REJECTED:
-            print(f"error: {result.error}", file=sys.stderr)
+            print(cli.error_line(result.error), file=sys.stderr)
         else:
             print(f"accepted {result.file_name}: dataset {result.dataset}, period {result.period}")
         print(result.ingestion_id)

@@ -26,7 +26,7 @@ from pipeline.domain.config import Config, dependency_order, dependents_of
 from pipeline.domain.files import ParsedFileName, parse_and_validate_filename
 from pipeline.domain.fingerprint import config_sha256
 from pipeline.domain.period import parse_cli_period
-from pipeline.errors import FileRefused, UsageError, WorkbenchError, unexpected
+from pipeline.errors import FileRefused, UsageError, WorkbenchError, readable, unexpected
 from pipeline.io.landed import file_sha256
 from pipeline.runners.base import StageRunner
 from pipeline.runners.direct import DirectRunner
@@ -73,7 +73,7 @@ def process_file(path: Path, ctx: Context, *, reuse_ingestion: int | None = None
     """Every stage for one landed file; a failure stops this file only."""
     runner = runner or DirectRunner()
     clock = time.perf_counter()
-    outcome = PeriodOutcome(file_name=path.name, dataset=None, period=None, status=Outcome.FAILED)
+    outcome = PeriodOutcome(file_name=readable(path.name), dataset=None, period=None, status=Outcome.FAILED)
     step = "ingest"
     try:
         if reuse_ingestion is None:
@@ -231,7 +231,7 @@ def run(
     for index, delivery in enumerate(selected, 1):
         reason = None if force else already_done(ctx, delivery, file_sha256(delivery.path))
         if reason:
-            outcome = PeriodOutcome(delivery.path.name, None, None, Outcome.SKIPPED, note=reason)
+            outcome = PeriodOutcome(readable(delivery.path.name), None, None, Outcome.SKIPPED, note=reason)
             if delivery.parsed is not None:
                 outcome.dataset, outcome.period = delivery.parsed.dataset, delivery.parsed.period
                 outcome.rows_after = stage_rows(ctx, outcome.dataset, outcome.period)

@@ -14,12 +14,12 @@ from pipeline.warehouse.runlog import ValidationStatus
 def main(argv: Sequence[str] | None = None) -> int:
     p = cli.parser("python -m pipeline.validate",
                    "Type and check every row of an ingested file and write its Parquet file.")
-    p.add_argument("--file-id", required=True, type=int, help="the ingestion id printed by ingest")
+    p.add_argument("--file-id", required=True, type=cli.row_id, help="the ingestion id printed by ingest")
 
     def action(args: argparse.Namespace) -> int:
         result = validate(Context(), args.file_id)
         if result.status == ValidationStatus.FAILED:
-            print(f"error: {result.error}", file=sys.stderr)
+            print(cli.error_line(result.error), file=sys.stderr)
             return 1
         dropped = f", {result.rows_invalid} invalid rows dropped" if result.rows_invalid else ""
         if result.rows_warned:

@@ -26,6 +26,14 @@ Coercion rules (``coerce_column``), chosen for what analysts deliver:
   code that Excel stored as a number is reported by the column's checks with
   the value the analyst sees.
 
+- Excel error cells (``#N/A``, ``#DIV/0!``) and formula cells saved without
+  a computed value (``=2*5`` from a writer that does not calculate) arrive as
+  :class:`CellError` (io.landed finds them in the sheet XML: the readers would
+  give an empty cell). They fail every column type, strings included — the
+  value is unknown, and an empty cell would hide that.
+- Integers are exact: integer text (``9007199254740993``) is parsed as an
+  integer, never through a float; a value outside the 64-bit range fails.
+
 A value that cannot be typed becomes null in the typed frame and a failure
 ``type:<type>`` carrying the original cell value; it is never an exception.
 """
@@ -47,6 +55,34 @@ from pipeline.domain.schema import STRING_DTYPE, pandas_dtype
 
 # --------------------------------------------------------------------------
 @dataclass(frozen=True)
+class CellError:
+    """A cell with no usable value: an Excel error, or a formula never computed."""
+
+    text: str  # as Excel shows it: '#N/A', '=2*5'
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# raw.attrs key (set by io.landed.read_table): [(row, what)] for records that
+# are invalid as a whole, e.g. a CSV row with the wrong number of fields under
+# on_invalid_rows: drop. coerce_frame reports each as a failure of its row.
+ROW_FAILURES = "row_failures"
+RECORD_CHECK = "record:fields"
+
+# What infer_dtype calls a column that cannot hold a CellError.
+_PLAIN_KINDS = frozenset({"string", "floating", "integer", "mixed-integer-float", "boolean",
+                          "date", "datetime", "empty"})
+
+
+def _error_cells(values: np.ndarray) -> np.ndarray:
+    """Mask of the CellError cells (a per-cell look only for mixed columns)."""
+    if not len(values) or pd.api.types.infer_dtype(values, skipna=True) in _PLAIN_KINDS:
+        return np.zeros(len(values), dtype=bool)
+    return np.fromiter((type(v) is CellError for v in values), dtype=bool, count=len(values))
+
+
+@dataclass(frozen=True)
 class Coerced:
     values: Any            # pandas array of the column's dtype; null where blank or bad
     blank: np.ndarray      # bool: the cell was empty
@@ -67,13 +103,17 @@ DMY_FORMATS = ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S")
 
 def coerce_column(values: np.ndarray, col: ColumnConfig) -> Coerced:
     """Type one column of raw cells (an object array) per its config."""
+    errors = _error_cells(values)
+    if errors.any():
+        values = np.array(values, dtype=object)
+        values[errors] = None  # typed as empty, reported as failures below
     cells = _Cells(values)
     fn = {
         "integer": _to_integer, "float": _to_float, "decimal": _to_decimal, "string": _to_string,
         "date": _to_datetime, "datetime": _to_datetime, "boolean": _to_boolean,
     }[col.type]
     typed, bad = fn(cells, col)
-    return Coerced(typed, cells.blank, bad & ~cells.blank)
+    return Coerced(typed, cells.blank & ~errors, (bad & ~cells.blank) | errors)
 
 
 def coerce_frame(raw: pd.DataFrame, dataset: DatasetConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -97,6 +137,14 @@ def coerce_frame(raw: pd.DataFrame, dataset: DatasetConfig) -> tuple[pd.DataFram
                 "check": f"type:{col.type}",
                 "value": pd.Series(raw_values[where], dtype=object),
             }))
+    records = raw.attrs.get(ROW_FAILURES) or []
+    if records:
+        failures.append(pd.DataFrame({
+            "row_number": np.array([row for row, _ in records], dtype=np.int64),
+            "column": pd.Series([None] * len(records), dtype=object),
+            "check": RECORD_CHECK,
+            "value": pd.Series([what for _, what in records], dtype=object),
+        }))
     frame = pd.DataFrame(typed, index=raw.index)
     return frame, (pd.concat(failures, ignore_index=True) if failures else empty_failures())
 
@@ -183,20 +231,46 @@ class _Cells:
             return pd.to_numeric(trimmed.to_pandas(), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INTEGER_TEXT = r"^[+-]?[0-9]+$"
+
+
 def _to_integer(cells: _Cells, col: ColumnConfig) -> tuple[Any, np.ndarray]:
     numbers, ok = cells.numbers(text=True)
     with np.errstate(invalid="ignore"):
         ok &= (numbers == np.floor(numbers)) & (np.abs(numbers) < INT64_LIMIT)
     ints = np.zeros(cells.n, dtype=np.int64)
     ints[ok] = numbers[ok].astype(np.int64)
-    # Whole numbers beyond 2**53 are not exact in a float: take those from the
-    # original int or text so large ids survive.
-    for i in np.flatnonzero(ok & (np.abs(numbers) > 2.0 ** 53)):
-        try:
-            ints[i] = int(str(cells.values[i]).strip())
-        except (ValueError, OverflowError):
-            pass
+    # Whole numbers from 2**53 on are not exact in a float: take Python ints
+    # from the original (openpyxl gives int cells)...
+    for i in np.flatnonzero(ok & (np.abs(numbers) >= 2.0 ** 53) & cells.of(int)):
+        ints[i] = int(cells.values[i])
+    # ...and integer text exactly, with the 64-bit range checked on the integer.
+    if cells.texts is not None:
+        where, exact, in_range = _integer_texts(cells.texts)
+        positions = np.flatnonzero(cells.is_str)[where]
+        ints[positions[in_range]] = exact[in_range]
+        ok[positions] = in_range
     return pd.arrays.IntegerArray(ints, ~ok), ~ok
+
+
+def _integer_texts(texts: pyarrow.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which texts are whole-number text (``-42``, `` 7 ``), their values and
+    whether each fits in 64 bits (values outside are 0)."""
+    trimmed = pc.utf8_trim_whitespace(texts)
+    where = pc.fill_null(pc.match_substring_regex(trimmed, INTEGER_TEXT), False).to_numpy(zero_copy_only=False)
+    if not where.any():
+        return where, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    chosen = trimmed.filter(pyarrow.array(where))
+    try:
+        exact = pc.cast(pc.utf8_ltrim(chosen, characters="+"), pyarrow.int64()).to_numpy(zero_copy_only=False)
+        return where, exact, np.ones(len(exact), dtype=bool)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError):
+        pass  # some value is out of range: check each one
+    values = [int(t) for t in chosen.to_pylist()]
+    in_range = np.array([INT64_MIN <= v <= INT64_MAX for v in values], dtype=bool)
+    exact = np.array([v if ok else 0 for v, ok in zip(values, in_range)], dtype=np.int64)
+    return where, exact, in_range
 
 
 def _to_float(cells: _Cells, col: ColumnConfig) -> tuple[Any, np.ndarray]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pipeline.domain.config import DatasetConfig
 from pipeline.domain.period import check_month, normalise_period
-from pipeline.errors import FileRefused
+from pipeline.errors import FileRefused, count_list, readable
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ def parse_and_validate_filename(
     Raises FileRefused when no dataset matches, several do, or the period is
     not a real month.
     """
+    check_name(file_name)
     matches = [(ds, m) for ds in datasets.values() if (m := ds.file_pattern.match(file_name))]
     if not matches:
         raise FileRefused(f"{file_name}: the name matches no dataset's file_pattern")
@@ -40,13 +41,25 @@ def parse_and_validate_filename(
             raise FileRefused(f"{file_name}: {exc}") from None
     else:
         year, month = groups.get("year") or "", groups.get("month") or ""
-        if not (re.fullmatch(r"\d{4}", year) and re.fullmatch(r"\d{1,2}", month)):
+        # ASCII digits only: a pattern's \d also matches other scripts' digits
+        if not (re.fullmatch("[0-9]{4}", year) and re.fullmatch("[0-9]{1,2}", month)):
             raise FileRefused(f"{file_name}: invalid period year={year!r} month={month!r}")
         try:
             period = check_month(year, month.zfill(2), f"{year}-{month.zfill(2)}")
         except FileRefused as exc:
             raise FileRefused(f"{file_name}: {exc}") from None
     return ParsedFileName(dataset=ds.name, period=period)
+
+
+def check_name(file_name: str) -> None:
+    """Refuse a name no log or terminal can show faithfully: bytes that are
+    not UTF-8 (the OS hands them over surrogate-escaped) or control
+    characters such as a trailing newline (a pattern's ``$`` accepts one)."""
+    if any("\udc80" <= ch <= "\udcff" for ch in file_name):
+        raise FileRefused(f"{readable(file_name)}: the file name is not valid UTF-8; rename the file")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in file_name):
+        raise FileRefused(f"{readable(file_name)}: the file name contains a control character "
+                          "(such as a line break); rename the file")
 
 
 def _header_key(value: Any) -> str:
@@ -102,10 +115,8 @@ def validate_headers(headers: Sequence[Any], dataset: DatasetConfig) -> dict[str
         positions[column] = index
     missing = [c for c in dataset.columns if c not in positions]
     if missing:
-        shown = ", ".join(repr(dataset.columns[c].header or c) for c in missing)
-        raise FileRefused(f"missing column{'s' if len(missing) > 1 else ''}: {shown}; "
-                          f"the header row has {headers_found(headers)}")
+        raise FileRefused(count_list([dataset.columns[c].header or c for c in missing], "missing column")
+                          + f"; the header row has {headers_found(headers)}")
     if extra and dataset.extra_columns == "reject":
-        shown = ", ".join(repr(e) for e in extra)
-        raise FileRefused(f"unexpected column{'s' if len(extra) > 1 else ''}: {shown}")
+        raise FileRefused(count_list(extra, "unexpected column"))
     return positions

@@ -14,13 +14,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import FileRefused, UsageError
+from pipeline.errors import FileRefused, UsageError, shorten
 
 # The column every stage, core and mart table carries: the period of its rows.
 PERIOD_COLUMN = "_data_period"
 # In a file name: YYYY-MM or YYYYMM. On the command line: YYYY-MM only.
-FILE_PERIOD_RE = re.compile(r"^(\d{4})-?(\d{2})$")
-CLI_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
+# Always used with fullmatch and ASCII [0-9]: ``\d`` also matches Arabic-Indic
+# or full-width digits and ``$`` accepts a trailing newline, and either would
+# make a second, differently spelled partition of the same month.
+FILE_PERIOD_RE = re.compile(r"([0-9]{4})-?([0-9]{2})")
+CLI_PERIOD_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
+# The canonical text of a period (``_data_period``, log rows, folder names).
+PERIOD_RE = CLI_PERIOD_RE
 
 
 @dataclass(frozen=True, order=True)
@@ -37,8 +42,11 @@ class Period:
 
     @classmethod
     def of(cls, text: str) -> Period:
-        """A canonical ``YYYY-MM`` known to be valid (from the log or a table)."""
-        return cls(int(text[:4]), int(text[5:7]))
+        """A canonical ``YYYY-MM`` (from the log or a table); ValueError for anything else."""
+        match = PERIOD_RE.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
+            raise ValueError(f"not a period (YYYY-MM): {text!r}")
+        return cls(int(match.group(1)), int(match.group(2)))
 
     @property
     def start(self) -> dt.date:
@@ -84,8 +92,17 @@ def _walk(first: Period, last: Period) -> Iterator[Period]:
         period = period.next()
 
 
+def is_period(text: object) -> bool:
+    """Whether ``text`` is exactly a canonical period: ASCII ``YYYY-MM``, month 01–12."""
+    if not isinstance(text, str) or PERIOD_RE.fullmatch(text) is None:
+        return False
+    return 1 <= int(text[5:7]) <= 12 and int(text[:4]) >= 1
+
+
 def check_month(year: str, month: str, shown: str) -> str:
     """``YYYY-MM`` for a year and month read from a file name, or FileRefused."""
+    if not (re.fullmatch("[0-9]{4}", year) and re.fullmatch("[0-9]{2}", month)):
+        raise FileRefused(f"invalid period {shown!r}: expected ASCII digits YYYY-MM or YYYYMM")
     if not 1 <= int(month) <= 12:
         raise FileRefused(f"invalid period {shown!r}: the month must be 01–12")
     if int(year) < 1:
@@ -95,15 +112,15 @@ def check_month(year: str, month: str, shown: str) -> str:
 
 def normalise_period(text: str) -> str:
     """``YYYY-MM`` or ``YYYYMM`` (a file name's period) → ``YYYY-MM``; else FileRefused."""
-    match = FILE_PERIOD_RE.match(text)
+    match = FILE_PERIOD_RE.fullmatch(text)
     if not match:
-        raise FileRefused(f"invalid period {text!r}: expected YYYY-MM or YYYYMM")
+        raise FileRefused(f"invalid period {text!r}: expected YYYY-MM or YYYYMM in ASCII digits")
     return check_month(match.group(1), match.group(2), text)
 
 
 def parse_cli_period(text: str) -> str:
     """A ``--period`` argument: ``YYYY-MM`` only, month 01–12 (a usage error otherwise)."""
-    match = CLI_PERIOD_RE.match(text or "")
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
-        raise UsageError(f"invalid --period {text!r}: expected YYYY-MM with a month 01–12")
+    if not is_period(text):
+        raise UsageError(f"invalid --period {shorten(repr(text), 60)}: expected YYYY-MM "
+                         "(ASCII digits, a month 01–12, nothing before or after)")
     return text

@@ -16,6 +16,11 @@ def load_config(path: str | Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the datasets config ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raw = path.read_bytes()
+        bad_line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: line {bad_line} is not UTF-8 (byte 0x{raw[exc.start:exc.start + 1].hex()}); "
+                          "save the datasets config as UTF-8") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from pipeline.domain.config import DatasetConfig
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.domain.schema import arrow_schema
-from pipeline.errors import FileRefused, UsageError
+from pipeline.errors import FileRefused, UsageError, readable, shorten
 from pipeline.settings import Settings
 
 PARQUET_NAME = "part-0.parquet"
@@ -93,9 +93,12 @@ def open_parquet(path: Path, dataset: DatasetConfig, period: str) -> pq.ParquetF
         raise UsageError(f"no such Parquet file: {path}")
     try:
         parquet = pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise FileRefused(f"{path.name}: not a readable Parquet file ({exc})") from None
-    schema = parquet.schema_arrow
+        schema = parquet.schema_arrow
+    except (OSError, pa.ArrowException, ValueError, IndexError, UnicodeDecodeError) as exc:
+        # A garbage footer gives multi-line, binary-laden messages: keep one printable line.
+        first = readable(next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__))
+        raise FileRefused(f"{path}: not a readable Parquet file ({shorten(first, 200)})") from None
+    _check_period_labels(path, parquet, period)
     target = arrow_schema(dataset)
     missing = [name for name in target.names if name not in schema.names]
     if missing:
@@ -112,6 +115,18 @@ def open_parquet(path: Path, dataset: DatasetConfig, period: str) -> pq.ParquetF
         if wrong:
             raise FileRefused(f"{path}: its {PERIOD_COLUMN} holds {wrong[0]!r}, not the --period {period}")
     return parquet
+
+
+def _check_period_labels(path: Path, parquet: pq.ParquetFile, period: str) -> None:
+    """The period the file says it holds (validate's ``workbench.period``
+    metadata, a ``period=YYYY-MM`` folder) must be the --period it is loaded as."""
+    said = (parquet.schema_arrow.metadata or {}).get(METADATA_PREFIX + b"period")
+    if said is not None and said != period.encode():
+        shown = readable(said.decode("utf-8", "replace"))
+        raise FileRefused(f"{path}: its metadata says period {shorten(shown, 40)!r}, not the --period {period}")
+    folder = path.parent.name
+    if folder.startswith("period=") and folder != f"period={period}":
+        raise FileRefused(f"{path}: its folder {shorten(readable(folder), 40)!r} is not the --period {period}")
 
 
 def parquet_batches(parquet: pq.ParquetFile, target: pa.Schema) -> Iterator[pa.RecordBatch]:

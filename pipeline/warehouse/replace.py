@@ -67,6 +67,27 @@ def _swap(conn: Connection, table: sa.Table, period: str,
     return backend_of(conn).replace_rows(conn, table, period, batches)
 
 
+@contextlib.contextmanager
+def server_reason_kept(conn: Connection) -> Iterator[None]:
+    """On failure, note the server's own reason on the exception when the
+    connection was lost (the driver then says only "invalid socket", and the
+    rollback after it "connection already closed"); errors.one_line prefers it.
+    libpq keeps the server's last message on the connection's ``info``."""
+    try:
+        yield
+    except Exception as exc:
+        try:
+            info = getattr(conn.connection.dbapi_connection, "info", None)
+            text = str(getattr(info, "error_message", "") or "")
+        except Exception:  # noqa: BLE001 - best effort on a broken connection
+            text = ""
+        said = [line.split(":", 1)[1].strip() for line in text.splitlines()
+                if line.startswith(("FATAL:", "ERROR:", "PANIC:"))]
+        if said:
+            exc.server_reason = f"connection lost: {said[0]}"  # type: ignore[attr-defined]
+        raise
+
+
 def _failed(engine: Engine, exc: BaseException, *, step: str, dataset: str, period: str, source: str,
             target: str, file_sha256: str | None, started: dt.datetime) -> StepFailed:
     """Log the failure in its own transaction; the error to raise."""
@@ -95,7 +116,7 @@ def replace_period(
     name = f"{table.schema}.{table.name}"
     try:
         ensure_table_once(engine, table)
-        with write_transaction(engine) as conn:
+        with write_transaction(engine) as conn, server_reason_kept(conn):
             backend_of(conn).lock(conn, lock_key(table, period))
             deleted, inserted = _swap(conn, table, period, batches)
             load_id = runlog.log_load(conn, step=step, dataset=dataset, period=period, source=source,
@@ -133,7 +154,7 @@ def rebuild_period(
     label = f"{schema}.{name}"
     where = f"{source.schema}.{source.name}"
     try:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine) as conn, server_reason_kept(conn):
             backend_of(conn).lock(conn, lock_key(source, period), shared=True)
             swapped = _rebuild_in_database(conn, schema, name, statement, period)
             if swapped is not None:

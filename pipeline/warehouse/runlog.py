@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from pipeline.domain.config import Config
 from pipeline.domain.period import month_range
 from pipeline.domain.validation import value_text
-from pipeline.errors import UsageError
+from pipeline.errors import UsageError, readable
 from pipeline.warehouse.engine import write_transaction
 from pipeline.warehouse.tables import period_counts
 
@@ -197,7 +197,7 @@ def last_accepted_ingestion(engine: Engine, file_path: Path) -> tuple[int, str] 
     with engine.connect() as conn:
         row = conn.execute(
             sa.select(ingestion_log.c.id, ingestion_log.c.file_sha256)
-            .where(ingestion_log.c.file_path == str(file_path.resolve()),
+            .where(ingestion_log.c.file_path == readable(str(file_path.resolve())),
                    ingestion_log.c.status == IngestStatus.ACCEPTED)
             .order_by(ingestion_log.c.id.desc()).limit(1)
         ).first()
@@ -344,7 +344,8 @@ def refusal_of(engine: Engine, file_path: Path, sha: str, config_sha256: str | N
     with engine.connect() as conn:
         last = conn.execute(
             sa.select(ingestion_log)
-            .where(ingestion_log.c.file_path == str(file_path.resolve()), ingestion_log.c.file_sha256 == sha)
+            .where(ingestion_log.c.file_path == readable(str(file_path.resolve())),
+                   ingestion_log.c.file_sha256 == sha)
             .order_by(ingestion_log.c.id.desc()).limit(1)
         ).first()
         if last is None:
