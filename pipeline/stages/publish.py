@@ -8,11 +8,12 @@ from sqlalchemy.engine import Engine
 
 from pipeline.context import Context
 from pipeline.domain.config import Config, DatasetConfig
-from pipeline.domain.period import PERIOD_COLUMN, parse_cli_period
+from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.settings import Settings
+from pipeline.stages.derived import derived_period
 from pipeline.warehouse.backends import Backend, backend_of
 from pipeline.warehouse.query import SqlFile, known_types, read_sql_file
-from pipeline.warehouse.replace import LoadResult, failures_logged, rebuild_period, require_loaded
+from pipeline.warehouse.replace import LoadResult, rebuild_period
 from pipeline.warehouse.runlog import Step
 
 
@@ -33,13 +34,8 @@ def mart_statements(dataset: DatasetConfig, core: sa.Table, backend: Backend,
 
 
 def publish_period(ctx: Context, dataset_name: str, period: str) -> list[LoadResult]:
-    config, dataset = ctx.config, ctx.config.dataset(dataset_name)
-    period = parse_cli_period(period)
-    engine = ctx.engine
-    source = f"core.{dataset.table}"
-    with failures_logged(engine, step=Step.PUBLISH, dataset=dataset.name, period=period, source=source):
-        require_loaded(engine, Step.TRANSFORM, dataset.name, period,
-                       f"python -m pipeline.transform --dataset {dataset.name} --period {period}")
+    config, engine = ctx.config, ctx.engine
+    with derived_period(ctx, Step.PUBLISH, dataset_name, period) as (dataset, period):
         with engine.connect() as conn:
             core = sa.Table(dataset.table, sa.MetaData(), schema="core", autoload_with=conn)
         types = known_types(config)

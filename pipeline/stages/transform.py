@@ -8,29 +8,23 @@ from sqlalchemy.engine import Engine
 
 from pipeline.context import Context
 from pipeline.domain.config import Config
-from pipeline.domain.period import PERIOD_COLUMN, parse_cli_period
+from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.settings import Settings
+from pipeline.stages.derived import derived_period
 from pipeline.warehouse.backends import backend_of
 from pipeline.warehouse.query import SqlFile, known_types, read_sql_file
 from pipeline.warehouse.replace import (
     LoadResult,
     ensure_table_once,
-    failures_logged,
     rebuild_period,
-    require_loaded,
 )
 from pipeline.warehouse.runlog import Step
 from pipeline.warehouse.tables import mirror_core_table, stage_table
 
 
 def transform_period(ctx: Context, dataset_name: str, period: str) -> LoadResult:
-    config, dataset = ctx.config, ctx.config.dataset(dataset_name)
-    period = parse_cli_period(period)
-    engine = ctx.engine
-    source = f"stage.{dataset.table}"
-    with failures_logged(engine, step=Step.TRANSFORM, dataset=dataset.name, period=period, source=source):
-        require_loaded(engine, Step.LOAD_STAGE, dataset.name, period,
-                       f"python -m pipeline reload --dataset {dataset.name} --period {period}")
+    config, engine = ctx.config, ctx.engine
+    with derived_period(ctx, Step.TRANSFORM, dataset_name, period) as (dataset, period):
         # A transform may join other datasets' stage tables (benefit payments
         # join citizens); make sure each exists, if empty, so the SQL always runs.
         for other in config.datasets.values():

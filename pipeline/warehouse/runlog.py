@@ -27,22 +27,31 @@ from pipeline.warehouse.tables import period_counts
 
 
 class IngestStatus(StrEnum):
+    """meta.ingestion_log.status: the verdict on a file's name and header row."""
+
     ACCEPTED = "accepted"
     REJECTED = "rejected"
 
 
 class ValidationStatus(StrEnum):
+    """meta.validation_log.status; ``running`` only while a validation is in
+    progress (a dead one's row is marked failed at the next start)."""
+
     RUNNING = "running"
     PASSED = "passed"
     FAILED = "failed"
 
 
 class LoadStatus(StrEnum):
+    """meta.load_log.status of a period replace: it committed, or nothing changed."""
+
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
 
 class Step(StrEnum):
+    """meta.load_log.step: which layer a row of the load log replaced a period of."""
+
     LOAD_STAGE = "load_stage"
     TRANSFORM = "transform"
     PUBLISH = "publish"
