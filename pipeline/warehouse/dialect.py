@@ -793,3 +793,14 @@ def output_types(sql: str, schema: dict[str, dict[str, dict[str, str]]]) -> dict
 def type_name(data_type: exp.DataType | None) -> str:
     """A type as the .sql files' own dialect (PostgreSQL) spells it."""
     return data_type.sql(dialect="postgres") if data_type is not None else "UNKNOWN"
+
+
+def tables_read(sql: str, schema: str) -> set[str]:
+    """The tables of ``schema`` a PostgreSQL query reads (by the parser, so a
+    comment, a string or ``stage.citizens_archive`` never counts as
+    ``stage.citizens``, and ``stage."citizens"`` does)."""
+    found: set[str] = set()
+    for statement in sqlglot.parse(sql, read="postgres"):
+        if statement is not None:
+            found |= {t.name for t in statement.find_all(exp.Table) if t.db == schema}
+    return found

@@ -23,9 +23,9 @@ from sqlglot import exp
 from pipeline.domain.config import Config, DatasetConfig
 from pipeline.domain.period import PERIOD_COLUMN, Period
 from pipeline.domain.schema import arrow_schema
-from pipeline.errors import SqlNotPortable, StepFailed, one_line
+from pipeline.errors import ConfigError, SqlNotPortable, StepFailed, one_line
 from pipeline.warehouse.backends import Backend, backend_of
-from pipeline.warehouse.dialect import output_types, type_name
+from pipeline.warehouse.dialect import output_types, tables_read, type_name
 
 # Precision of a derived decimal column (a SUM can outgrow its input's).
 DERIVED_DECIMAL_PRECISION = 38
@@ -84,7 +84,25 @@ def check_sql_files(config: Config, backend: Backend) -> list[Path]:
     paths = sql_files(config)
     for path in paths:
         backend.prepare_sql(path.read_text(encoding="utf-8"), path)
+    check_declared_reads(config)
     return paths
+
+
+def check_declared_reads(config: Config) -> None:
+    """Every other dataset's stage table a transform reads is in its
+    ``depends_on`` (which orders ``run`` and refreshes dependents): a
+    ConfigError naming the dataset and key otherwise."""
+    owner = {d.table: d.name for d in config.datasets.values()}
+    for dataset in config.datasets.values():
+        if dataset.transform is None:
+            continue
+        read = tables_read(dataset.transform.read_text(encoding="utf-8"), "stage")
+        missing = sorted(owner[t] for t in read if t in owner and owner[t] != dataset.name
+                         and owner[t] not in dataset.depends_on)
+        if missing:
+            raise ConfigError(f"{config.path.name}: dataset {dataset.name!r}, key 'depends_on': its transform "
+                              f"{dataset.transform.name} reads stage tables of {', '.join(map(repr, missing))}; "
+                              f"add them to depends_on")
 
 
 # --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from pipeline.errors import ConfigError, FileRefused
 from pipeline.io.config_file import load_config
 from pipeline.orchestrate import landed_deliveries
 from pipeline.settings import Settings
+from pipeline.warehouse.query import check_declared_reads
 from tests.conftest import CONFIG_PATH
 
 
@@ -159,3 +160,22 @@ def test_header_matching(tmp_path: Path) -> None:
         match_headers(["Customer ID", "amount", "Region"], ds)
     with pytest.raises(FileRefused, match="equally close"):
         match_headers(["Customer ID", "amount", "Cityx", "Cityy"], ds)
+
+
+def test_a_transform_reading_an_undeclared_dataset_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "b.sql").write_text(
+        "-- stage.c in a comment does not count, nor 'stage.c' in a string\n"
+        "SELECT b.id, 'stage.c' AS note FROM stage.b AS b JOIN stage.\"a\" AS a ON a.id = b.id "
+        "WHERE b._data_period = :period\n")
+    text = """
+datasets:
+  a: {file_pattern: '^a_(?P<period>\\\\d{4}-\\\\d{2})\\\\.csv$', columns: {id: integer}}
+  c: {file_pattern: '^c_(?P<period>\\\\d{4}-\\\\d{2})\\\\.csv$', columns: {id: integer}}
+  b: {file_pattern: '^b_(?P<period>\\\\d{4}-\\\\d{2})\\\\.csv$', columns: {id: integer}, transform: b.sql%s}
+"""
+    path = tmp_path / "datasets_config.yml"
+    path.write_text(text % "")
+    with pytest.raises(ConfigError, match=r"dataset 'b', key 'depends_on'.*reads stage tables of 'a'; add"):
+        check_declared_reads(load_config(path))
+    path.write_text(text % ", depends_on: [a]")
+    check_declared_reads(load_config(path))  # declared: fine, and stage.c (comment, string) is not a read
