@@ -77,7 +77,11 @@ def server_reason_kept(conn: Connection) -> Iterator[None]:
         yield
     except Exception as exc:
         try:
-            info = getattr(conn.connection.dbapi_connection, "info", None)
+            dbapi = conn.connection.dbapi_connection
+            # Only a connection that is gone: an ordinary SQL error keeps its
+            # own message (which names the .sql file and line).
+            lost = bool(getattr(dbapi, "closed", 0)) or bool(getattr(exc, "connection_invalidated", False))
+            info = getattr(dbapi, "info", None) if lost else None
             text = str(getattr(info, "error_message", "") or "")
         except Exception:  # noqa: BLE001 - best effort on a broken connection
             text = ""
