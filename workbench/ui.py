@@ -3,7 +3,7 @@ warehouse URL so two warehouses never share an entry), the colours of the
 states and statuses, small formatters, and the per-run view of the warehouse
 that every page builds first (``workbench.shell.open_page``).
 
-No layout here beyond one-line helpers: pages live in ``workbench/pages/``,
+No layout here beyond one-line helpers: pages live in ``workbench/views/``,
 queries in ``workbench/data.py``.
 """
 from __future__ import annotations
@@ -126,6 +126,26 @@ def cached_errors(url: str, validation_id: int) -> pd.DataFrame:
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_reloadable(url: str, datasets: tuple[str, ...]) -> pd.DataFrame:
     return data.reloadable_periods(get_engine(url, migrate=False), datasets)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_attempts(url: str, dataset: str, period: str) -> pd.DataFrame:
+    return data.month_attempts(get_engine(url, migrate=False), dataset, period)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_latest_invalid(url: str, dataset: str, period: str) -> int | None:
+    return data.latest_validation_with_errors(get_engine(url, migrate=False), dataset, period)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_check_totals(url: str, validation_id: int) -> pd.DataFrame:
+    return data.check_totals(get_engine(url, migrate=False), validation_id)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_month_errors(url: str, validation_id: int) -> pd.DataFrame:
+    return data.month_errors(get_engine(url, migrate=False), validation_id)
 
 
 # --------------------------------------------------------------------------

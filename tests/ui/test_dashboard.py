@@ -71,7 +71,7 @@ def open_app(view: str | None = None) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     if view is not None:
-        at.switch_page("pages/logs.py")
+        at.switch_page("views/logs.py")
         at.session_state["view"] = view
         at.run()
         assert not at.exception, at.exception
