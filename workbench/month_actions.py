@@ -44,8 +44,7 @@ def _approve(view: ui.View, dataset: str, period: str) -> None:
     if not reason:
         return
     job = tasks.submit_reload(view.settings, view.config, dataset, period, reason)
-    if job is not None:
-        st.session_state.last_job = job.id
+    tasks.track(job)
     st.session_state.pop(PREVIEW_KEY, None)
     st.session_state.approve_reason = ""
 
@@ -95,8 +94,7 @@ def _rollback(view: ui.View, dataset: str, period: str) -> None:
     to = st.session_state.get("rollback_to")
     reason = (st.session_state.get("rollback_reason") or "").strip() or "rolled back from the dashboard"
     job = tasks.submit_rollback(view.settings, view.config, dataset, period, to, reason)
-    if job is not None:
-        st.session_state.last_job = job.id
+    tasks.track(job)
 
 
 def versions_section(view: ui.View, ctx: Context, dataset: str, period: str, *, busy: bool) -> None:

@@ -35,7 +35,7 @@ def read_view() -> View:
         problem = data.warehouse_problem(url)
         if problem is None:
             empty = ui.cached_is_empty(url)
-            status = ui.cached_status(url, str(settings.config_path), mtime)
+            status, as_of = ui.cached_status(url, str(settings.config_path), mtime)
     except WorkbenchError as exc:
         problem = str(exc)
     except sa.exc.SQLAlchemyError as exc:
@@ -44,7 +44,7 @@ def read_view() -> View:
         st.error(problem, icon=":material/error:")
         ui.retry_button("retry_warehouse")
         st.stop()
-    return View(settings, url, data.display_url(url), config, status, empty)
+    return View(settings, url, data.display_url(url), config, status, empty, as_of)
 
 
 def open_page() -> View:
@@ -59,6 +59,9 @@ def shared_sidebar(view: View) -> None:
     with st.sidebar:
         st.markdown("### :material/calendar_month: Period Workbench")
         st.caption(f"Warehouse `{view.shown_url}`  \nData `{view.settings.data_dir}`")
+        if view.as_of is not None:
+            st.caption(f"Data as of {view.as_of:%H:%M:%S} UTC (read again every {CACHE_TTL_S} s, "
+                       "after every job, or on Refresh)")
         # A callback, not `if st.button(...)`: it runs before the script, so
         # the run it triggers already reads the warehouse afresh.
         st.button("Refresh", icon=":material/sync:", key="refresh", on_click=st.cache_data.clear,
@@ -125,8 +128,7 @@ def _submit_reload(view: View) -> None:
         return
     reason = (st.session_state.get("reload_reason") or "").strip() or "reloaded from the dashboard"
     job = tasks.submit_reload(view.settings, view.config, dataset, period, reason)
-    if job is not None:  # None: this tab's earlier click for the month is still queued or running
-        st.session_state.last_job = job.id
+    tasks.track(job)  # None: this tab's earlier click for the month is still queued or running
 
 
 def reload_panel(view: View) -> None:

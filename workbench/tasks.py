@@ -35,6 +35,16 @@ def session_id() -> str | None:
     return ctx.session_id if ctx is not None else None
 
 
+def track(job: jobs.Job | None) -> None:
+    """Remember a job this tab submitted (None: a repeated click, dropped):
+    its outcome is shown first, and the page repaints when it ends even if
+    it ends before the page is drawn again."""
+    if job is None:
+        return
+    st.session_state.last_job = job.id
+    st.session_state.setdefault("jobs_seen_active", set()).add(job.id)
+
+
 def outcome_result(outcome: PeriodOutcome) -> jobs.Result:
     text = data.describe_outcome(outcome)
     return jobs.Result(outcome.status == "succeeded", text, note=outcome.note or "", rows_after=outcome.rows_after)

@@ -9,6 +9,7 @@ queries in ``workbench/data.py``.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import math
 from collections.abc import Iterator
@@ -69,6 +70,7 @@ class View:
     config: Config
     status: pd.DataFrame
     empty: bool
+    as_of: dt.datetime | None = None
 
 
 
@@ -86,8 +88,9 @@ def config_mtime(path: Path) -> float:
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def cached_status(url: str, config_path: str, mtime: float) -> pd.DataFrame:
-    return data.period_status(get_engine(url, migrate=False), get_config(config_path, mtime))
+def cached_status(url: str, config_path: str, mtime: float) -> tuple[pd.DataFrame, dt.datetime]:
+    """The month states and when they were read (the page says "data as of")."""
+    return data.period_status(get_engine(url, migrate=False), get_config(config_path, mtime)), data.now_utc()
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)

@@ -430,6 +430,8 @@ def test_refresh_reads_the_warehouse_again(loaded) -> None:  # type: ignore[no-u
     assert len(frame(at, "ingestion_table")) == before  # served from the cache
     at.button(key="refresh").click().run()
     assert len(frame(at, "ingestion_table")) == before + 1
+    # The sidebar says when the states were read.
+    assert any(c.startswith("Data as of ") and c.endswith("or on Refresh)") for c in texts(at.caption))
 
 
 # --------------------------------------------------------------------------

@@ -102,8 +102,7 @@ def new_deliveries(view: ui.View) -> None:
 
 def _process_new(view: ui.View) -> None:
     job = tasks.submit_process(view.settings, view.config)
-    if job is not None:
-        st.session_state.last_job = job.id
+    tasks.track(job)
 
 
 def dataset_section(name: str, cov: pd.DataFrame, changes: pd.DataFrame, config: Config,
