@@ -15,6 +15,8 @@ import streamlit as st
 from pipeline import corrections
 from pipeline.context import Context
 from pipeline.errors import WorkbenchError
+from pipeline.io.landed import file_sha256
+from pipeline.orchestrate import landed_file_for
 from workbench import data, jobs, tasks, ui
 
 PREVIEW_KEY = "month_preview"
@@ -31,17 +33,32 @@ def corrections_panel(view: ui.View, ctx: Context, dataset: str, period: str) ->
 # --------------------------------------------------------------------------
 # Preview → Approve → Reload
 # --------------------------------------------------------------------------
+def _landed_sha(ctx: Context, dataset: str, period: str) -> str | None:
+    try:
+        return file_sha256(landed_file_for(ctx, dataset, period))
+    except (WorkbenchError, OSError):
+        return None
+
+
 def _make_preview(ctx: Context, dataset: str, period: str) -> None:
     try:
-        result: dict[str, Any] = {"ok": True, **corrections.preview(ctx, dataset, period).as_dict()}
+        result: dict[str, Any] = {"ok": True, **corrections.preview(ctx, dataset, period).as_dict(),
+                                  "sha256": _landed_sha(ctx, dataset, period)}
     except WorkbenchError as exc:  # no landed file, a file the reload would refuse
         result = {"ok": False, "text": str(exc)}
     st.session_state[PREVIEW_KEY] = {"month": (dataset, period), **result}
 
 
-def _approve(view: ui.View, dataset: str, period: str) -> None:
+def _approve(view: ui.View, ctx: Context, dataset: str, period: str) -> None:
     reason = (st.session_state.get("approve_reason") or "").strip()
     if not reason:
+        return
+    shown = st.session_state.get(PREVIEW_KEY) or {}
+    if shown.get("sha256") != _landed_sha(ctx, dataset, period):
+        # Approving means "load what I saw": a file replaced since is not that.
+        st.session_state[PREVIEW_KEY] = {"month": (dataset, period), "ok": False,
+                                         "text": "The landed file changed since the preview; nothing was "
+                                                 "reloaded. Preview again."}
         return
     job = tasks.submit_reload(view.settings, view.config, dataset, period, reason)
     tasks.track(job)
@@ -66,7 +83,7 @@ def preview_section(view: ui.View, ctx: Context, dataset: str, period: str, *, b
                   help="Recorded in meta.corrections with actor 'dashboard'")
     reason = (st.session_state.get("approve_reason") or "").strip()
     st.button("Approve and reload", key="approve", type="primary", icon=":material/check:",
-              disabled=not reason or busy, on_click=_approve, args=(view, dataset, period),
+              disabled=not reason or busy, on_click=_approve, args=(view, ctx, dataset, period),
               help="Give a reason first" if not reason else None)
 
 

@@ -111,6 +111,21 @@ def test_preview_approve_reload_then_roll_back(loaded) -> None:  # type: ignore[
         "rollback", "the correction was wrong", "dashboard")
 
 
+def test_approve_refuses_a_file_replaced_after_the_preview(loaded) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    before = stage_counts(loaded, "citizens")["2025-02"]
+    trim_xlsx(loaded.landed / "citizens_2025-02.xlsx", 10)
+    at = open_month("citizens", "2025-02")
+    at.button(key="preview").click().run()
+    assert metrics(at)["Rows after"] == "10"
+    trim_xlsx(loaded.landed / "citizens_2025-02.xlsx", 5)  # replaced again after the look
+    at.text_input(key="approve_reason").input("corrected").run()
+    at.button(key="approve").click().run()
+    assert jobs.wait_all(60)
+    assert any("changed since the preview" in e.value for e in at.error)
+    assert stage_counts(loaded, "citizens")["2025-02"] == before  # nothing reloaded
+    assert loaded.scalar("SELECT count(*) FROM meta.corrections") == 0
+
+
 def test_preview_without_a_landed_file_is_one_line(loaded) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     (loaded.landed / "citizens_2025-03.xlsx").unlink()
     at = open_month("citizens", "2025-03")
