@@ -37,6 +37,7 @@ from pipeline.warehouse.logview import (
     warehouse_is_empty,
 )
 from pipeline.warehouse.runlog import STATE_KEYS, MonthState, ValidationStatus
+from pipeline.warehouse.runlog import validation_errors as errors_table
 
 __all__ = ["DEFAULT_PAGE_SIZE", "LOGS", "LogFilter", "count_log", "log_filter_options", "month_range",
            "read_log", "reloadable_periods", "warehouse_is_empty"]
@@ -233,3 +234,115 @@ def describe_outcome(outcome: Any) -> str:
 def now_utc() -> dt.datetime:
     """Now, timezone-aware in UTC (the timestamps the logs hold)."""
     return dt.datetime.now(dt.UTC)
+
+
+# --------------------------------------------------------------------------
+# One month: its attempts, its errors, its versions, a preview
+# --------------------------------------------------------------------------
+ATTEMPT_COLUMNS = ["started_at", "step", "status", "seconds", "rows", "file_name", "error", "log", "id"]
+
+
+def month_attempts(engine: Engine, dataset: str, period: str, *, limit: int = 200) -> pd.DataFrame:
+    """Every attempt at the month, newest first, from the three logs:
+    ingest (ingestion_log), validate (validation_log) and each load_log step
+    (load_stage, transform, publish, rollback), with its duration."""
+    flt = LogFilter(dataset, period)
+    ing = read_log(engine, "ingestion", flt, limit=limit)
+    val = read_log(engine, "validation", flt, limit=limit)
+    load = read_log(engine, "load", flt, limit=limit)
+    parts = [
+        pd.DataFrame({"started_at": ing["ingested_at"], "step": "ingest", "status": ing["status"],
+                      "seconds": float("nan"), "rows": pd.array([pd.NA] * len(ing), dtype="Int64"),
+                      "file_name": ing["file_name"], "error": ing["error"], "log": "ingestion", "id": ing["id"]}),
+        pd.DataFrame({"started_at": val["started_at"], "step": "validate", "status": val["status"],
+                      "seconds": _seconds(val), "rows": val["rows_total"], "file_name": val["file_name"],
+                      "error": val["error"], "log": "validation", "id": val["id"]}),
+        pd.DataFrame({"started_at": load["started_at"], "step": load["step"], "status": load["status"],
+                      "seconds": _seconds(load), "rows": load["rows_inserted"],
+                      "file_name": load["source"].map(_file_of), "error": load["error"], "log": "load",
+                      "id": load["id"]}),
+    ]
+    out = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(
+        not p.empty for p in parts) else pd.DataFrame(columns=ATTEMPT_COLUMNS)
+    out = out.sort_values(["started_at", "id"], ascending=False, ignore_index=True, na_position="last")
+    return out[ATTEMPT_COLUMNS]
+
+
+def _seconds(frame: pd.DataFrame) -> pd.Series:
+    if frame.empty:
+        return pd.Series(dtype="float")
+    return (frame["finished_at"] - frame["started_at"]).dt.total_seconds()
+
+
+def _file_of(source: object) -> str | None:
+    return Path(str(source)).name if isinstance(source, str) and source else None
+
+
+def latest_validation_with_errors(engine: Engine, dataset: str, period: str) -> int | None:
+    """The newest validation of the month that found invalid rows (or failed)."""
+    t = LOGS["validation"].table
+    stmt = (sa.select(t.c.id).where(t.c.dataset == dataset, t.c.period == period,
+                                    (t.c.rows_invalid > 0) | (t.c.status == ValidationStatus.FAILED))
+            .order_by(t.c.id.desc()).limit(1))
+    with engine.connect() as conn:
+        found = conn.execute(stmt).scalar()
+    return None if found is None else int(found)
+
+
+def check_totals(engine: Engine, validation_id: int) -> pd.DataFrame:
+    """Per check and column, how many cells failed (all stored errors, not one page)."""
+    t = errors_table
+    stmt = (sa.select(t.c.check, t.c.column, t.c.header, sa.func.count().label("errors"))
+            .where(t.c.validation_id == validation_id).group_by(t.c.check, t.c.column, t.c.header)
+            .order_by(sa.func.count().desc(), t.c.check, t.c.column))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    frame = pd.DataFrame(rows, columns=["check", "column", "header", "errors"])
+    frame["errors"] = pd.array(frame["errors"], dtype="Int64")
+    return frame
+
+
+def month_errors(engine: Engine, validation_id: int, *, limit: int = MAX_ERRORS) -> pd.DataFrame:
+    """Row-level errors in file order: the Excel row (header = row 1), the
+    column as configured and as the file's header spells it, check, value."""
+    t = errors_table
+    stmt = (sa.select(t.c.row_number, t.c.column, t.c.header, t.c.check, t.c.value)
+            .where(t.c.validation_id == validation_id)
+            .order_by(t.c.row_number.asc().nulls_first(), t.c.id).limit(limit))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    frame = pd.DataFrame(rows, columns=["excel_row", "column", "header", "check", "value"])
+    frame["excel_row"] = pd.array(frame["excel_row"], dtype="Int64")
+    return frame
+
+
+def versions_frame(versions: list[Any]) -> pd.DataFrame:
+    """corrections.history() as a table, newest first."""
+    columns = ["load_id", "served", "file", "rows", "loaded_at", "kept"]
+    frame = pd.DataFrame([{c: getattr(v, c) for c in columns} for v in versions], columns=columns)
+    frame["loaded_at"] = utc(frame["loaded_at"])
+    return frame
+
+
+def sample_frame(sample: list[dict[str, Any]], key: tuple[str, ...]) -> pd.DataFrame:
+    """A preview's sample of changed keys: one row per changed cell
+    (key…, column, old, new)."""
+    rows = []
+    for entry in sample:
+        keys = {k: entry.get(k) for k in key}
+        for column, value in entry.items():
+            if column in key or not isinstance(value, list | tuple) or len(value) != 2:
+                continue
+            rows.append({**{k: str(v) for k, v in keys.items()}, "column": column,
+                         "old": None if value[0] is None else str(value[0]),
+                         "new": None if value[1] is None else str(value[1])})
+    return pd.DataFrame(rows, columns=[*key, "column", "old", "new"])
+
+
+def pending_deliveries(status: pd.DataFrame) -> pd.DataFrame:
+    """Months whose landed file was not processed yet (state pending)."""
+    columns = ["dataset", "period", "file_name", "state"]
+    if status.empty:
+        return pd.DataFrame(columns=columns)
+    rows = status.loc[status["state"] == PENDING, columns]
+    return rows.sort_values(["period", "dataset"], ascending=[False, True], ignore_index=True)

@@ -8,6 +8,7 @@ must see the page as a browser does.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import sqlalchemy as sa
@@ -15,8 +16,7 @@ import streamlit as st
 
 from pipeline.errors import WorkbenchError
 from pipeline.settings import get_settings
-from workbench import data, ui
-from workbench.reload import ReloadBusy, run_reload, running_reload
+from workbench import data, jobs, tasks, ui
 from workbench.ui import CACHE_TTL_S, View, cached_reloadable
 
 log = logging.getLogger("workbench")
@@ -35,7 +35,7 @@ def read_view() -> View:
         problem = data.warehouse_problem(url)
         if problem is None:
             empty = ui.cached_is_empty(url)
-            status = ui.cached_status(url, str(settings.config_path), mtime)
+            status, as_of = ui.cached_status(url, str(settings.config_path), mtime)
     except WorkbenchError as exc:
         problem = str(exc)
     except sa.exc.SQLAlchemyError as exc:
@@ -44,7 +44,7 @@ def read_view() -> View:
         st.error(problem, icon=":material/error:")
         ui.retry_button("retry_warehouse")
         st.stop()
-    return View(settings, url, data.display_url(url), config, status, empty)
+    return View(settings, url, data.display_url(url), config, status, empty, as_of)
 
 
 def open_page() -> View:
@@ -59,90 +59,91 @@ def shared_sidebar(view: View) -> None:
     with st.sidebar:
         st.markdown("### :material/calendar_month: Period Workbench")
         st.caption(f"Warehouse `{view.shown_url}`  \nData `{view.settings.data_dir}`")
+        if view.as_of is not None:
+            st.caption(f"Data as of {view.as_of:%H:%M:%S} UTC (read again every {CACHE_TTL_S} s, "
+                       "after every job, or on Refresh)")
         # A callback, not `if st.button(...)`: it runs before the script, so
         # the run it triggers already reads the warehouse afresh.
         st.button("Refresh", icon=":material/sync:", key="refresh", on_click=st.cache_data.clear,
                   help=f"Read the warehouse again (it is re-read every {CACHE_TTL_S} s anyway)")
         st.divider()
+        jobs_panel(view.url)
         if not view.empty:
             with ui.guard("reload panel"):
                 reload_panel(view)
 
 
-def _request_reload() -> None:
-    # A click that arrives while a reload of this session is still running is
-    # queued by Streamlit and replayed once that run ends; its callback then
-    # finds the state 'done' (not 'idle') and is dropped instead of starting
-    # a second reload.
-    if st.session_state.get("reload_state", "idle") == "idle":
-        st.session_state.reload_state = "requested"
+def jobs_panel(url: str) -> None:
+    """Running and queued jobs of every tab, and the latest outcomes; polls
+    itself every 2 s while a job is active (a fragment rerun, not the page)."""
+    active = bool(jobs.active_jobs(url))
+    st.fragment(run_every=2 if active else None)(_jobs_fragment)(url)
 
 
-def _perform_reload(dataset: str, period: str) -> dict[str, object]:
-    """Run the reload; every outcome, even a crash, becomes a message."""
-    try:
-        outcome = run_reload(dataset, period)
-    except ReloadBusy as exc:
-        return {"kind": "busy", "text": str(exc)}
-    except WorkbenchError as exc:  # e.g. the landed file was removed
-        return {"kind": "failed", "text": f"Reload of {dataset} {period} failed: {exc}"}
-    except Exception as exc:  # an analyst gets a line; the server log the traceback
-        log.exception("reload of %s %s crashed", dataset, period)
-        return {"kind": "failed", "text": f"Reload of {dataset} {period} failed unexpectedly: "
-                                          f"{type(exc).__name__}: {exc}"}
-    return {
-        "kind": outcome.status, "text": data.describe_outcome(outcome), "dataset": dataset,
-        "period": period, "rows_before": outcome.rows_before, "rows_after": outcome.rows_after,
-        "at": data.now_utc(),
-    }
+def _jobs_fragment(url: str) -> None:
+    active = jobs.active_jobs(url)
+    seen = st.session_state.setdefault("jobs_seen_active", set())
+    finished_now = {j for j in seen if (job := jobs.get(j)) is not None and not job.active}
+    if finished_now:
+        # A job this tab watched has ended: repaint the whole page so the
+        # counts, states and logs show it (the caches were dropped on finish).
+        st.session_state.jobs_seen_active = seen - finished_now
+        st.rerun(scope="app")
+    seen.update(j.id for j in active)
+    with st.container(key="jobs"):
+        for job in active:
+            since = job.started_at or job.submitted_at
+            verb = "running" if job.status == jobs.JobStatus.RUNNING else "queued"
+            st.info(f"{job.label}: {verb} since {since:%H:%M:%S} UTC", icon=":material/hourglass_top:")
+        for job in recent_outcomes(url):
+            show_outcome(job)
 
 
-def _show_outcome(outcome: dict[str, object]) -> None:
-    show = {"succeeded": st.success, "busy": st.warning}.get(str(outcome["kind"]), st.error)
-    show(str(outcome["text"]))
-    at = outcome.get("at")
-    if at is not None:
-        st.caption(f"Finished {at:%H:%M:%S} UTC")
-    if outcome["kind"] == "succeeded" and outcome.get("rows_after") is not None:
-        before = outcome.get("rows_before")
-        after = int(str(outcome["rows_after"]))
-        st.metric(f"Stage rows {outcome['dataset']} {outcome['period']}", f"{after:,}",
-                  delta=None if before is None else after - int(str(before)))
+def recent_outcomes(url: str, most: int = 3) -> list[jobs.Job]:
+    """This tab's latest job, then the newest other jobs finished in the
+    last ten minutes on this warehouse."""
+    mine = st.session_state.get("last_job")
+    since = data.now_utc() - dt.timedelta(minutes=10)
+    finished = [j for j in jobs.all_jobs(url) if not j.active and j.result is not None
+                and (j.id == mine or (j.finished_at is not None and j.finished_at >= since))]
+    finished.sort(key=lambda j: (j.id != mine, -j.id))
+    return finished[:most]
+
+
+def show_outcome(job: jobs.Job) -> None:
+    result = job.result
+    if result is None:
+        return
+    (st.success if result.ok else st.error)(result.message)
+    tail = f" · {result.note}" if result.note else ""
+    st.caption(f"Finished {job.finished_at:%H:%M:%S} UTC{tail}")
+
+
+def _submit_reload(view: View) -> None:
+    # A callback: it runs once per click, before the script, so a rerun or a
+    # refresh never submits the job again.
+    dataset = st.session_state.get("reload_dataset")
+    period = st.session_state.get("reload_period")
+    if not dataset or not period:
+        return
+    reason = (st.session_state.get("reload_reason") or "").strip() or "reloaded from the dashboard"
+    job = tasks.submit_reload(view.settings, view.config, dataset, period, reason)
+    tasks.track(job)  # None: this tab's earlier click for the month is still queued or running
 
 
 def reload_panel(view: View) -> None:
     st.subheader("Reload a period")
     st.caption("Processes the month's file in `landed/` again: ingest → validate → "
-               "load stage → transform → publish.")
+               "load stage → transform → publish. Runs as a job: it goes on if you close the tab. "
+               "To see what would change first, open the month's page (Preview).")
     choices = cached_reloadable(view.url, tuple(view.config.datasets))
     if choices.empty:
         st.caption("Nothing to reload yet: no file has been accepted.")
         return
-    busy = st.session_state.setdefault("reload_state", "idle") == "requested"
-    # Only the button is disabled while a reload runs: Streamlit ignores a new
-    # value sent for a disabled widget, which would reload the previous choice.
     dataset = st.selectbox("Dataset", list(dict.fromkeys(choices["dataset"])), key="reload_dataset")
-    period = st.selectbox("Period", choices.loc[choices["dataset"] == dataset, "period"].tolist(),
-                          key="reload_period", help="Only months with an accepted file are offered.")
-    other = running_reload()
+    st.selectbox("Period", choices.loc[choices["dataset"] == dataset, "period"].tolist(),
+                 key="reload_period", help="Only months with an accepted file are offered.")
+    st.text_input("Reason", key="reload_reason", placeholder="reloaded from the dashboard",
+                  help="Recorded in meta.corrections with actor 'dashboard'")
     st.button("Reload", key="reload", type="primary", icon=":material/refresh:", width="stretch",
-              disabled=busy or other is not None, on_click=_request_reload)
-    if busy:
-        # The button above is already on the page, disabled, before the
-        # (blocking) reload starts. The outcome is stored before any other
-        # Streamlit call, because a queued rerun may stop this run at the next one.
-        with st.spinner(f"Reloading {dataset} {period}…"):
-            try:
-                st.session_state.reload_outcome = _perform_reload(dataset, period)
-            finally:
-                st.session_state.reload_state = "done"
-                st.cache_data.clear()  # counts and logs must show the reload
-        st.rerun()  # repaint everything (the page above ran before the reload)
-    if other is not None:
-        st.info(f"Reload of {other.dataset} {other.period} running (started "
-                f"{other.started_at:%H:%M:%S} UTC).")
-    outcome = st.session_state.get("reload_outcome")
-    if outcome:
-        _show_outcome(outcome)
-    # This run painted the enabled button and the outcome: clicks from now on are new requests.
-    st.session_state.reload_state = "idle"
+              on_click=_submit_reload, args=(view,))

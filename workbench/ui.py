@@ -3,12 +3,13 @@ warehouse URL so two warehouses never share an entry), the colours of the
 states and statuses, small formatters, and the per-run view of the warehouse
 that every page builds first (``workbench.shell.open_page``).
 
-No layout here beyond one-line helpers: pages live in ``workbench/pages/``,
+No layout here beyond one-line helpers: pages live in ``workbench/views/``,
 queries in ``workbench/data.py``.
 """
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import math
 from collections.abc import Iterator
@@ -69,6 +70,7 @@ class View:
     config: Config
     status: pd.DataFrame
     empty: bool
+    as_of: dt.datetime | None = None
 
 
 
@@ -86,8 +88,9 @@ def config_mtime(path: Path) -> float:
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def cached_status(url: str, config_path: str, mtime: float) -> pd.DataFrame:
-    return data.period_status(get_engine(url, migrate=False), get_config(config_path, mtime))
+def cached_status(url: str, config_path: str, mtime: float) -> tuple[pd.DataFrame, dt.datetime]:
+    """The month states and when they were read (the page says "data as of")."""
+    return data.period_status(get_engine(url, migrate=False), get_config(config_path, mtime)), data.now_utc()
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
@@ -126,6 +129,26 @@ def cached_errors(url: str, validation_id: int) -> pd.DataFrame:
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_reloadable(url: str, datasets: tuple[str, ...]) -> pd.DataFrame:
     return data.reloadable_periods(get_engine(url, migrate=False), datasets)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_attempts(url: str, dataset: str, period: str) -> pd.DataFrame:
+    return data.month_attempts(get_engine(url, migrate=False), dataset, period)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_latest_invalid(url: str, dataset: str, period: str) -> int | None:
+    return data.latest_validation_with_errors(get_engine(url, migrate=False), dataset, period)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_check_totals(url: str, validation_id: int) -> pd.DataFrame:
+    return data.check_totals(get_engine(url, migrate=False), validation_id)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_month_errors(url: str, validation_id: int) -> pd.DataFrame:
+    return data.month_errors(get_engine(url, migrate=False), validation_id)
 
 
 # --------------------------------------------------------------------------

@@ -23,8 +23,7 @@ from pipeline.stages.ingest import ingest_file
 from pipeline.warehouse import runlog
 from pipeline.warehouse.engine import dispose_engines, write_transaction
 from tests.conftest import reset_postgres
-from workbench import data
-from workbench.reload import ReloadBusy, reload_slot, run_reload
+from workbench import data, jobs
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "workbench" / "app.py"
@@ -39,7 +38,9 @@ def fresh_caches():  # type: ignore[no-untyped-def]
     would see the counts and logs of the one before."""
     st.cache_data.clear()
     st.cache_resource.clear()
+    jobs.forget_finished()  # the job registry is per process, like a server's
     yield
+    assert jobs.wait_all(120), "a job outlived its test"
     st.cache_data.clear()
     st.cache_resource.clear()
 
@@ -70,7 +71,7 @@ def open_app(view: str | None = None) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     if view is not None:
-        at.switch_page("pages/logs.py")
+        at.switch_page("views/logs.py")
         at.session_state["view"] = view
         at.run()
         assert not at.exception, at.exception
@@ -106,15 +107,15 @@ def trim_xlsx(path: Path, data_rows: int) -> None:
     wb.save(path)
 
 
-def click_reload(at: AppTest, dataset: str, period: str, *, state: str | None = None) -> AppTest:
-    """Pick dataset and period, press Reload. ``state`` forces the session's
-    reload state just before the click."""
+def click_reload(at: AppTest, dataset: str, period: str, *, reason: str = "") -> AppTest:
+    """Pick dataset and period, press Reload, wait for the job, look again."""
     # The period choices follow the dataset: pick it first and let the page update.
     at.selectbox(key="reload_dataset").set_value(dataset).run()
     at.selectbox(key="reload_period").set_value(period)
-    if state is not None:
-        at.session_state["reload_state"] = state
+    at.text_input(key="reload_reason").input(reason)
     at.button(key="reload").click()
+    at.run()
+    assert jobs.wait_all(120), "the reload job did not finish"
     at.run()
     assert not at.exception, at.exception
     return at
@@ -429,10 +430,12 @@ def test_refresh_reads_the_warehouse_again(loaded) -> None:  # type: ignore[no-u
     assert len(frame(at, "ingestion_table")) == before  # served from the cache
     at.button(key="refresh").click().run()
     assert len(frame(at, "ingestion_table")) == before + 1
+    # The sidebar says when the states were read.
+    assert any(c.startswith("Data as of ") and c.endswith("or on Refresh)") for c in texts(at.caption))
 
 
 # --------------------------------------------------------------------------
-# Reload
+# Reload: a background job
 # --------------------------------------------------------------------------
 def test_reload_after_replacing_the_file_refreshes_the_counts(loaded) -> None:  # type: ignore[no-untyped-def]
     at = open_app()
@@ -441,7 +444,7 @@ def test_reload_after_replacing_the_file_refreshes_the_counts(loaded) -> None:  
     assert before != 10
 
     trim_xlsx(loaded.landed / "citizens_2025-02.xlsx", 10)
-    click_reload(at, "citizens", "2025-02")
+    click_reload(at, "citizens", "2025-02", reason="corrected delivery")
 
     assert stage_counts(loaded, "citizens")["2025-02"] == 10
     assert texts(at.success) == [
@@ -450,7 +453,9 @@ def test_reload_after_replacing_the_file_refreshes_the_counts(loaded) -> None:  
     assert int(shown["2025-02"]) == 10  # the cached counts were dropped
     assert int(shown["2025-01"]) == stage_counts(loaded, "citizens")["2025-01"]
     assert at.button(key="reload").disabled is False
-    assert at.session_state["reload_state"] == "idle"
+    # The correction is recorded with the reason and the dashboard as actor.
+    assert loaded.rows("SELECT kind, reason, actor, rows_after FROM meta.corrections") == [
+        ("reload", "corrected delivery", "dashboard", 10)]
 
 
 def test_reload_of_a_file_that_now_fails_shows_the_error(loaded) -> None:  # type: ignore[no-untyped-def]
@@ -470,57 +475,65 @@ def test_reload_without_a_landed_file_is_reported(loaded) -> None:  # type: igno
     assert len(at.error) == 1 and "no file for dataset 'citizens' and period 2025-03" in at.error[0].value
 
 
-def test_reload_refused_while_another_runs(loaded) -> None:  # type: ignore[no-untyped-def]
-    loads = loaded.scalar("SELECT count(*) FROM meta.load_log")
-    at = open_app()
-    with reload_slot("citizens", "2025-01"):  # another session's reload, in this process
-        at.run()
-        # The button is disabled and says why …
-        assert at.button(key="reload").disabled
-        assert any("Reload of citizens 2025-01 running" in i.value for i in at.info)
-        # … and a request that slipped through is refused, not queued.
-        at.session_state["reload_state"] = "requested"
-        at.run()
-        assert not at.exception
-        assert any("is still running" in w.value for w in at.warning)
-        with pytest.raises(ReloadBusy):
-            run_reload("citizens", "2025-02")
-    assert loaded.scalar("SELECT count(*) FROM meta.load_log") == loads
-
-
-def test_a_click_queued_during_a_reload_does_not_start_another(loaded) -> None:  # type: ignore[no-untyped-def]
+def test_a_running_job_is_shown_to_every_tab_and_never_rerun(loaded) -> None:  # type: ignore[no-untyped-def]
     stage_loads = "SELECT count(*) FROM meta.load_log WHERE step = 'load_stage' AND period = '2025-01'"
     loads = loaded.scalar(stage_loads)
-    at = open_app()
-    # State 'done' is what the run after a reload finds: a click replayed
-    # then was made while the reload ran, and must be dropped.
-    click_reload(at, "citizens", "2025-01", state="done")
-    assert loaded.scalar(stage_loads) == loads
-    assert at.session_state["reload_state"] == "idle"
-    # The next click is a new request and runs.
-    click_reload(at, "citizens", "2025-01")
-    assert loaded.scalar(stage_loads) == loads + 1
-    assert texts(at.success)[0].startswith("Reloaded citizens 2025-01")
-
-
-def test_reload_slot_admits_one_reload_per_process() -> None:
-    entered = threading.Event()
-    release = threading.Event()
-
-    def hold() -> None:
-        with reload_slot("citizens", "2025-01"):
-            entered.set()
-            release.wait(10)
-
-    worker = threading.Thread(target=hold)
-    worker.start()
+    gate = threading.Event()
+    # A job of another tab that holds its month until the gate opens.
+    held = jobs.submit("reload", "citizens", "2025-01", "Reload of citizens 2025-01",
+                       lambda: (gate.wait(30), jobs.Result(True, "held job done"))[1],
+                       session="other-tab", scope=loaded.settings.db_url)
+    assert held is not None
     try:
-        assert entered.wait(10)
-        with pytest.raises(ReloadBusy, match="citizens 2025-01"):
-            with reload_slot("citizens", "2025-02"):
-                pass
+        at = open_app()
+        assert any("Reload of citizens 2025-01: running" in i.value for i in at.info)
+        # This tab reloads the same month: queued behind the other tab's job.
+        at.selectbox(key="reload_dataset").set_value("citizens").run()
+        at.selectbox(key="reload_period").set_value("2025-01")
+        at.button(key="reload").click().run()
+        assert any("Reload of citizens 2025-01: queued" in i.value for i in at.info)
+        # A second click of this tab while its job is queued is dropped.
+        at.button(key="reload").click().run()
+        assert sum("queued" in i.value for i in at.info) == 1
+        assert loaded.scalar(stage_loads) == loads  # nothing ran yet: FIFO
     finally:
-        release.set()
-        worker.join(10)
-    with reload_slot("citizens", "2025-02") as running:  # free again
-        assert running.period == "2025-02"
+        gate.set()
+    assert jobs.wait_all(120)
+    assert held.finished_at is not None
+    mine = [j for j in jobs.all_jobs(loaded.settings.db_url) if j.session != "other-tab"]
+    assert len(mine) == 1 and mine[0].started_at is not None and mine[0].started_at >= held.finished_at
+    at.run()
+    assert loaded.scalar(stage_loads) == loads + 1  # one run for two clicks
+    assert texts(at.success)[0].startswith("Reloaded citizens 2025-01")
+    # Reruns and refreshes never submit the job again.
+    at.run()
+    at.button(key="refresh").click().run()
+    assert jobs.wait_all(60)
+    assert loaded.scalar(stage_loads) == loads + 1
+
+
+def test_jobs_run_in_order_per_month_and_survive_their_session() -> None:
+    order: list[int] = []
+    gate = threading.Event()
+
+    def step(n: int) -> jobs.Result:
+        if n == 1:
+            gate.wait(10)
+        order.append(n)
+        return jobs.Result(True, f"job {n}")
+
+    lane = [jobs.submit("reload", "x", "2025-01", f"job {n}", lambda n=n: step(n), session=f"s{n}", scope="t")
+            for n in (1, 2, 3)]
+    other = jobs.submit("reload", "x", "2025-02", "other month", lambda: step(9), session="s1", scope="t")
+    assert other is not None and other.done.wait(10)  # another month does not wait
+    assert order == [9]
+    gate.set()
+    assert jobs.wait_all(30)
+    assert order == [9, 1, 2, 3]
+    assert [j.status for j in lane if j] == [jobs.JobStatus.SUCCEEDED] * 3
+    # A crash is one line, not a traceback, and the lane goes on.
+    broken = jobs.submit("reload", "x", "2025-01", "Reload of x 2025-01", lambda: 1 / 0, scope="t")
+    assert broken is not None and broken.done.wait(10)
+    assert broken.status == jobs.JobStatus.FAILED
+    assert broken.result is not None
+    assert broken.result.message == "Reload of x 2025-01 failed unexpectedly: ZeroDivisionError: division by zero"

@@ -6,10 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from pipeline.domain.config import Config
-from workbench import data, ui
+from workbench import data, tasks, ui
 from workbench.charts import counts_chart, coverage_chart
 from workbench.shell import open_page
 
+MONTH_PAGE = "views/month.py"
 COUNTS_COLUMNS = {
     "period": st.column_config.TextColumn("Period"),
     "state": st.column_config.TextColumn("State"),
@@ -65,6 +66,45 @@ def counts_table(name: str, rows: pd.DataFrame, threshold: float) -> None:
     )
 
 
+def month_link(name: str, ds_cov: pd.DataFrame) -> None:
+    """Pick a month of the dataset and open its page (a real link: shareable)."""
+    periods = sorted(ds_cov.loc[ds_cov["state"] != data.MISSING, "period"], reverse=True)
+    if not periods:
+        return
+    cols = st.columns([2, 2, 6], vertical_alignment="bottom")
+    period = cols[0].selectbox("Open a month", periods, key=f"open_month_{name}",
+                               format_func=lambda p: f"{p} · {_state_of(ds_cov, p)}")
+    cols[1].page_link(MONTH_PAGE, label=f"{name} {period}", icon=":material/open_in_new:",
+                      query_params={"dataset": name, "period": period})
+
+
+def _state_of(ds_cov: pd.DataFrame, period: str) -> str:
+    states = ds_cov.loc[ds_cov["period"] == period, "state"]
+    return str(states.iloc[0]) if not states.empty else data.MISSING
+
+
+def new_deliveries(view: ui.View) -> None:
+    """Landed files not processed yet, and the button that processes them
+    (the same code as ``python -m pipeline run``, as a job)."""
+    pending = data.pending_deliveries(view.status)
+    if pending.empty:
+        return
+    with st.container(border=True):
+        st.markdown(f"#### :material/move_to_inbox: New deliveries ({len(pending):,})")
+        st.caption("Files in `landed/` that were not processed yet (state **pending**).")
+        st.container(key="new_deliveries").dataframe(
+            pending, hide_index=True, width="stretch", height=min(36 + 35 * len(pending), 248),
+            column_config={"dataset": "Dataset", "period": "Period", "file_name": "File", "state": "State"})
+        st.button("Process new files", key="process_new", type="primary", icon=":material/play_arrow:",
+                  on_click=_process_new, args=(view,),
+                  help="Runs `python -m pipeline run` as a job: every landed file not processed yet")
+
+
+def _process_new(view: ui.View) -> None:
+    job = tasks.submit_process(view.settings, view.config)
+    tasks.track(job)
+
+
 def dataset_section(name: str, cov: pd.DataFrame, changes: pd.DataFrame, config: Config,
                     threshold: float) -> None:
     ds_cov = cov[cov["dataset"] == name]
@@ -73,6 +113,7 @@ def dataset_section(name: str, cov: pd.DataFrame, changes: pd.DataFrame, config:
     st.markdown(f"#### {name}")
     desc = config.datasets[name].description if name in config.datasets else ""
     st.caption(" · ".join(([desc] if desc else []) + _notes(ds_cov, rows, threshold)))
+    month_link(name, ds_cov)
     left, right = st.columns([5, 6], gap="large")
     with left:
         counts_table(name, rows, threshold)
@@ -96,6 +137,7 @@ def body(view: ui.View) -> None:
                               key="threshold", help="Share of the previous month's stage rows") / 100
     st.caption("Monthly extracts → validated Parquet → period-partitioned warehouse")
     kpis(view.status)
+    new_deliveries(view)
     if view.status.empty:
         st.info("Files were ingested but no period is in the warehouse yet.")
         return

@@ -1,0 +1,137 @@
+"""The month page's corrections: Preview → (what would change) → Approve
+with a reason → Reload, and the version history with Roll back. Both
+actions are jobs (workbench/jobs.py) recorded with actor ``dashboard``.
+
+The preview is computed in the button's callback and kept in the session
+for that month only; approving it submits the reload and drops it, so a
+reload is always preceded by a look at what it changes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from pipeline import corrections
+from pipeline.context import Context
+from pipeline.errors import WorkbenchError
+from pipeline.io.landed import file_sha256
+from pipeline.orchestrate import landed_file_for
+from workbench import data, jobs, tasks, ui
+
+PREVIEW_KEY = "month_preview"
+
+
+def corrections_panel(view: ui.View, ctx: Context, dataset: str, period: str) -> None:
+    busy = [j for j in jobs.active_jobs(view.url) if (j.dataset, j.period) == (dataset, period)]
+    for job in busy:
+        st.info(f"{job.label}: {job.status}", icon=":material/hourglass_top:")
+    preview_section(view, ctx, dataset, period, busy=bool(busy))
+    versions_section(view, ctx, dataset, period, busy=bool(busy))
+
+
+# --------------------------------------------------------------------------
+# Preview → Approve → Reload
+# --------------------------------------------------------------------------
+def _landed_sha(ctx: Context, dataset: str, period: str) -> str | None:
+    try:
+        return file_sha256(landed_file_for(ctx, dataset, period))
+    except (WorkbenchError, OSError):
+        return None
+
+
+def _make_preview(ctx: Context, dataset: str, period: str) -> None:
+    try:
+        result: dict[str, Any] = {"ok": True, **corrections.preview(ctx, dataset, period).as_dict(),
+                                  "sha256": _landed_sha(ctx, dataset, period)}
+    except WorkbenchError as exc:  # no landed file, a file the reload would refuse
+        result = {"ok": False, "text": str(exc)}
+    st.session_state[PREVIEW_KEY] = {"month": (dataset, period), **result}
+
+
+def _approve(view: ui.View, ctx: Context, dataset: str, period: str) -> None:
+    reason = (st.session_state.get("approve_reason") or "").strip()
+    if not reason:
+        return
+    shown = st.session_state.get(PREVIEW_KEY) or {}
+    if shown.get("sha256") != _landed_sha(ctx, dataset, period):
+        # Approving means "load what I saw": a file replaced since is not that.
+        st.session_state[PREVIEW_KEY] = {"month": (dataset, period), "ok": False,
+                                         "text": "The landed file changed since the preview; nothing was "
+                                                 "reloaded. Preview again."}
+        return
+    job = tasks.submit_reload(view.settings, view.config, dataset, period, reason)
+    tasks.track(job)
+    st.session_state.pop(PREVIEW_KEY, None)
+    st.session_state.approve_reason = ""
+
+
+def preview_section(view: ui.View, ctx: Context, dataset: str, period: str, *, busy: bool) -> None:
+    st.markdown("#### Reload from `landed/`")
+    st.caption("Preview compares the landed file with the rows the month serves, by primary key; "
+               "nothing is written until you approve.")
+    st.button("Preview", key="preview", icon=":material/difference:", on_click=_make_preview,
+              args=(ctx, dataset, period))
+    shown = st.session_state.get(PREVIEW_KEY)
+    if not shown or shown.get("month") != (dataset, period):
+        return
+    if not shown["ok"]:
+        st.error(shown["text"], icon=":material/error:")
+        return
+    show_diff(shown, view.config.dataset(dataset).primary_key)
+    st.text_input("Reason", key="approve_reason", placeholder="why this reload (required)",
+                  help="Recorded in meta.corrections with actor 'dashboard'")
+    reason = (st.session_state.get("approve_reason") or "").strip()
+    st.button("Approve and reload", key="approve", type="primary", icon=":material/check:",
+              disabled=not reason or busy, on_click=_approve, args=(view, ctx, dataset, period),
+              help="Give a reason first" if not reason else None)
+
+
+def show_diff(diff: dict[str, Any], key: tuple[str, ...]) -> None:
+    st.caption(f"File `{diff['file_name']}`")
+    cols = st.columns(5)
+    for col, (label, name) in zip(cols, [("Rows now", "rows_before"), ("Rows after", "rows_after"),
+                                         ("Added", "added"), ("Removed", "removed"), ("Changed", "changed")]):
+        value = diff.get(name)
+        col.metric(label, "—" if value is None else f"{int(value):,}")
+    changed = diff.get("columns_changed") or {}
+    if changed:
+        st.markdown("Columns changed: " + ", ".join(f"`{c}` ({n:,})" for c, n in changed.items()))
+    sample = data.sample_frame(diff.get("sample") or [], key)
+    if not sample.empty:
+        st.container(key="preview_sample").dataframe(sample, hide_index=True, width="stretch")
+    if diff.get("downstream"):
+        st.caption("Rebuilds " + ", ".join(diff["downstream"]))
+
+
+# --------------------------------------------------------------------------
+# Versions and Roll back
+# --------------------------------------------------------------------------
+def _rollback(view: ui.View, dataset: str, period: str) -> None:
+    to = st.session_state.get("rollback_to")
+    reason = (st.session_state.get("rollback_reason") or "").strip() or "rolled back from the dashboard"
+    job = tasks.submit_rollback(view.settings, view.config, dataset, period, to, reason)
+    tasks.track(job)
+
+
+def versions_section(view: ui.View, ctx: Context, dataset: str, period: str, *, busy: bool) -> None:
+    st.markdown("#### Versions")
+    versions = corrections.history(ctx, dataset, period)
+    if not versions:
+        st.caption("Nothing loaded yet.")
+        return
+    frame = data.versions_frame(versions)
+    st.container(key="month_versions").dataframe(frame, hide_index=True, width="stretch", column_config={
+        "load_id": st.column_config.NumberColumn("Load #", width="small"),
+        "served": st.column_config.CheckboxColumn("Served"), "file": "File",
+        "rows": st.column_config.NumberColumn("Rows", format="localized"),
+        "loaded_at": st.column_config.DatetimeColumn("Loaded (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "kept": st.column_config.CheckboxColumn("Kept", help="its rows are kept: it can be served again")})
+    targets = [v.load_id for v in versions if v.kept and not v.served]
+    if not targets:
+        st.caption("No earlier version is kept: nothing to roll back to.")
+        return
+    st.selectbox("Roll back to load", targets, key="rollback_to")
+    st.text_input("Reason", key="rollback_reason", placeholder="rolled back from the dashboard")
+    st.button("Roll back", key="rollback", icon=":material/undo:", disabled=busy,
+              on_click=_rollback, args=(view, dataset, period))
