@@ -10,6 +10,7 @@ receives more than one page.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pandas as pd

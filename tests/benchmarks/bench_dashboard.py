@@ -143,7 +143,7 @@ def paint_times(repeat: int = 3) -> tuple[float, dict[str, tuple[float, float]]]
     out = {}
     for view in VIEWS:
         if view != "Overview":  # the logs are tabs of the Logs page
-            at.switch_page("pages/logs.py")
+            at.switch_page("views/logs.py")
             at.session_state["view"] = view
         st.cache_data.clear()
         t0 = time.perf_counter()

@@ -333,7 +333,7 @@ def test_the_dashboard_shows_dagster_loads(workspace: Workspace, demo_dir: Path)
     st.cache_resource.clear()
     at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "workbench" / "app.py"), default_timeout=60)
     at.run()  # the Overview page first, as a browser opens it
-    at.switch_page("pages/logs.py")
+    at.switch_page("views/logs.py")
     at.session_state["view"] = "Load log"
     at.run()
     assert not at.exception, at.exception

@@ -13,33 +13,36 @@ from workbench.shell import open_page
 
 VIEWS = ["Ingestion log", "Validation log", "Load log"]
 _WHEN = "YYYY-MM-DD HH:mm:ss"
+# Columns every log shows, then each log's own (the log's table order decides
+# the display order; this only labels and formats).
+_COMMON: dict[str, object] = {
+    "id": st.column_config.NumberColumn("#", width="small"),
+    "dataset": "Dataset", "period": "Period", "status": "Status",
+    "error": st.column_config.TextColumn("Error", width="large"),
+}
+
+
+def _rows(label: str) -> object:
+    return st.column_config.NumberColumn(label, format="localized")
+
+
 LOG_COLUMNS: dict[str, dict[str, object]] = {
     "ingestion": {
-        "id": st.column_config.NumberColumn("#", width="small"),
+        **_COMMON, "file_name": "File",
         "ingested_at": st.column_config.DatetimeColumn("Ingested (UTC)", format=_WHEN),
-        "dataset": "Dataset", "period": "Period", "file_name": "File", "status": "Status",
-        "error": st.column_config.TextColumn("Error", width="large"),
-        "file_size": st.column_config.NumberColumn("Bytes", format="localized"),
+        "file_size": _rows("Bytes"),
         "file_sha256": st.column_config.TextColumn("SHA-256", help="first 12 hex digits"),
     },
     "validation": {
-        "id": st.column_config.NumberColumn("#", width="small"),
+        **_COMMON, "file_name": "File",
         "started_at": st.column_config.DatetimeColumn("Started (UTC)", format=_WHEN),
-        "dataset": "Dataset", "period": "Period", "file_name": "File", "status": "Status",
-        "rows_total": st.column_config.NumberColumn("Rows", format="localized"),
-        "rows_valid": st.column_config.NumberColumn("Valid", format="localized"),
-        "rows_invalid": st.column_config.NumberColumn("Invalid", format="localized"),
-        "error": st.column_config.TextColumn("Error", width="large"),
+        "rows_total": _rows("Rows"), "rows_valid": _rows("Valid"), "rows_invalid": _rows("Invalid"),
         "ingestion_id": st.column_config.NumberColumn("Ingestion #", width="small"),
     },
     "load": {
-        "id": st.column_config.NumberColumn("#", width="small"),
+        **_COMMON, "step": "Step", "source": "Source",
         "started_at": st.column_config.DatetimeColumn("Started (UTC)", format=_WHEN),
-        "step": "Step", "dataset": "Dataset", "period": "Period", "status": "Status",
-        "rows_deleted": st.column_config.NumberColumn("Deleted", format="localized"),
-        "rows_inserted": st.column_config.NumberColumn("Inserted", format="localized"),
-        "error": st.column_config.TextColumn("Error", width="large"),
-        "source": "Source",
+        "rows_deleted": _rows("Deleted"), "rows_inserted": _rows("Inserted"),
     },
 }
 
