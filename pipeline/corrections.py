@@ -171,14 +171,17 @@ def actor_name() -> str:
 
 def reload_with_reason(ctx: Context, dataset: str, period: str, reason: str, *, actor: str | None = None,
                        via_notebooks: bool = False) -> PeriodOutcome:
-    """A reload recorded in ``meta.corrections`` when it succeeds."""
-    try:
-        change: MonthDiff | None = preview(ctx, dataset, period).diff
-    except FileRefused:
-        change = None  # the reload itself will fail and say why
+    """A reload recorded in ``meta.corrections`` when it succeeds.
+
+    The change is measured between the kept versions before and after (both
+    Parquet reads), not by validating the landed file a second time as a
+    preview would."""
+    config = ctx.config.dataset(dataset)
+    before = served_rows(ctx, config, period)
     outcome = reload_period(dataset, period, settings=ctx.settings, config=ctx.config, engine=ctx.engine,
                             via_notebooks=via_notebooks)
     if outcome.status == "succeeded":
+        change = diff_month(before, served_rows(ctx, config, period), config.primary_key)
         _record(ctx, dataset, period, "reload", reason, actor, served_load_id(ctx, dataset, period), change)
     return outcome
 
