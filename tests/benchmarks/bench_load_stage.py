@@ -15,12 +15,10 @@ reload ratio 36 vs 1 other periods ≤ 1.2.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -37,8 +35,8 @@ from pipeline.io.config_file import load_config  # noqa: E402
 from pipeline.stages.load_stage import load_stage  # noqa: E402
 from pipeline.warehouse import tables  # noqa: E402
 from pipeline.warehouse.engine import dispose_engines, get_engine  # noqa: E402
+from tests.benchmarks.pg_database import ADMIN, timed  # noqa: E402
 
-ADMIN = os.environ.get("WORKBENCH_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 CONFIG = """
 datasets:
   bench:
@@ -72,12 +70,6 @@ def make_table(n: int, seed: int = 1) -> pa.Table:
         "flag": pa.array(rng.random(n) < 0.5),
         "note": pa.array(np.where(rng.random(n) < 0.1, None, "some free text, with a comma")),
     })
-
-
-def timed(fn) -> float:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main() -> None:

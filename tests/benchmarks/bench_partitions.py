@@ -17,14 +17,10 @@ Prints the figures and the ratios.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +39,8 @@ from pipeline.orchestrate import reload_period  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from pipeline.stages.load_stage import load_stage  # noqa: E402
 from pipeline.warehouse.engine import dispose_engines, get_engine  # noqa: E402
+from tests.benchmarks.pg_database import throwaway_database, timed  # noqa: E402
 
-ADMIN = os.environ.get("WORKBENCH_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 CONFIG = """
 datasets:
   bench:
@@ -76,12 +72,6 @@ def make_table(n: int, seed: int = 1) -> pa.Table:
         "flag": pa.array(rng.random(n) < 0.5),
         "note": pa.array(np.where(rng.random(n) < 0.1, None, "some free text, with a comma")),
     })
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def table_bytes(engine: sa.Engine, schema: str, name: str) -> int:
@@ -142,37 +132,31 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_partitions_"))
     (work / "datasets_config.yml").write_text(CONFIG)
-    name = f"workbench_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(ADMIN).set(database=name)
+    with throwaway_database(dispose_engines) as url:
+        run(args, work, url)
+
+
+def run(args: argparse.Namespace, work: Path, url: sa.URL) -> None:
     settings = Settings(data_dir=work / "data", config_path=work / "datasets_config.yml",
                         db_url=url.render_as_string(hide_password=False), keep_versions=1)
     engine = get_engine(settings.db_url)
-    try:
-        table = make_table(args.rows)
-        parquet = work / "bench.parquet"
-        pq.write_table(table, parquet, compression="zstd")
-        csv = work / "bench.csv"
-        pacsv.write_csv(table.append_column("_data_period", pa.array([PERIOD] * args.rows)), csv,
-                        pacsv.WriteOptions(include_header=False))
-        times, size_one, size_many = reloads(parquet, settings, args.reloads, engine)
-        anchor = psql_anchor(url, engine, csv, ", ".join([*table.schema.names, "_data_period"]), args.repeat)
-        reload_median = statistics.median(times)
-        print(f"reload of a {args.rows:,}-row month (median of {len(times)}): {reload_median:.2f} s")
-        print(f"psql \\copy into an empty table with the same indexes: {anchor:.2f} s")
-        print(f"ratio reload ÷ anchor: {reload_median / anchor:.2f}  (target ≤ 1.3)")
-        print(f"table size after 1 load: {size_one / 2**20:.0f} MB, after {args.reloads} reloads: "
-              f"{size_many / 2**20:.0f} MB, ratio {size_many / size_one:.2f}  (target ≤ 1.15)")
-        dry, real = dry_run_vs_reload(work, table, settings, engine)
-        print(f"reload --dry-run of a 1 % correction: {dry:.2f} s; the reload itself: {real:.2f} s; "
-              f"ratio {dry / real:.2f}  (target ≤ 2)")
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    table = make_table(args.rows)
+    parquet = work / "bench.parquet"
+    pq.write_table(table, parquet, compression="zstd")
+    csv = work / "bench.csv"
+    pacsv.write_csv(table.append_column("_data_period", pa.array([PERIOD] * args.rows)), csv,
+                    pacsv.WriteOptions(include_header=False))
+    times, size_one, size_many = reloads(parquet, settings, args.reloads, engine)
+    anchor = psql_anchor(url, engine, csv, ", ".join([*table.schema.names, "_data_period"]), args.repeat)
+    reload_median = statistics.median(times)
+    print(f"reload of a {args.rows:,}-row month (median of {len(times)}): {reload_median:.2f} s")
+    print(f"psql \\copy into an empty table with the same indexes: {anchor:.2f} s")
+    print(f"ratio reload ÷ anchor: {reload_median / anchor:.2f}  (target ≤ 1.3)")
+    print(f"table size after 1 load: {size_one / 2**20:.0f} MB, after {args.reloads} reloads: "
+          f"{size_many / 2**20:.0f} MB, ratio {size_many / size_one:.2f}  (target ≤ 1.15)")
+    dry, real = dry_run_vs_reload(work, table, settings, engine)
+    print(f"reload --dry-run of a 1 % correction: {dry:.2f} s; the reload itself: {real:.2f} s; "
+          f"ratio {dry / real:.2f}  (target ≤ 2)")
 
 
 if __name__ == "__main__":
