@@ -8,8 +8,10 @@ differs from today's.
 
 The canonical form is JSON with sorted keys of every field of the
 ``DatasetConfig`` (walked generically, so fields added later are covered
-without touching this module): patterns by their text, paths by their
-POSIX text, tuples as lists, and a ``python_checks`` module by its name.
+without touching this module): patterns by their text, paths by their file
+name (the parser anchors them at the config's folder, so their full text
+would change the verdict whenever the project folder moves), tuples as
+lists, and a ``python_checks`` module by its name.
 Anything else JSON cannot hold is written as its ``repr``.
 """
 from __future__ import annotations
@@ -31,7 +33,7 @@ def canonical(value: Any) -> Any:
     if isinstance(value, re.Pattern):
         return {"pattern": value.pattern, "flags": value.flags}
     if isinstance(value, PurePath):
-        return value.as_posix()
+        return value.name
     if isinstance(value, dict):
         return {str(k): canonical(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
