@@ -22,7 +22,16 @@ from pipeline.warehouse.tables import period_counts, table_exists
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 __all__ = ["count_changes", "log_history", "log_rows", "parquet_rows", "project_root_as_cwd", "row_counts",
-           "sample_rows", "tables_written", "validation_errors"]
+           "sample_rows", "static_charts", "tables_written", "validation_errors"]
+
+
+def static_charts() -> None:
+    """Draw altair charts as static SVG (vl-convert renders them in the
+    kernel): they show in Jupyter and in a notebook exported to HTML with no
+    network, where the default renderer needs vega scripts from a CDN."""
+    import altair as alt
+
+    alt.renderers.enable("svg")
 
 
 def validation_errors(engine: Engine, validation_id: int, limit: int = 1000) -> pd.DataFrame:

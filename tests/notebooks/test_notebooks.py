@@ -7,6 +7,7 @@ seconds on two cores), so each test runs as few notebooks as it needs.
 """
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -286,6 +287,56 @@ def test_retiring_a_run_moves_its_notebooks_and_never_overwrites(tmp_path: Path)
     assert kept == ["20250615T150640Z", "20250615T150640Z-2"]
     assert (folder / PREVIOUS_DIR / kept[1] / STAGE_FILES[0]).read_text() == "b"
     assert list(folder.glob("*.ipynb")) == []
+
+
+# --------------------------------------------------------------------------
+# What an analyst reads: charts offline
+# --------------------------------------------------------------------------
+def run_notebook(name: str, out: Path, parameters: dict, *, fails: bool = False) -> nbformat.NotebookNode:
+    """Execute ``name`` under papermill as an analyst would; the executed notebook."""
+    try:
+        pm.execute_notebook(str(NOTEBOOKS_DIR / name), str(out), parameters=parameters,
+                            kernel_name="python3", progress_bar=False, **kernel_options())
+    except pm.PapermillExecutionError:
+        assert fails, text_of(read(out))[-3000:]
+    else:
+        assert not fails, f"{name} did not fail"
+    return read(out)
+
+
+def external_scripts(html: str) -> set[str]:
+    return set(re.findall(r"""<script[^>]*\ssrc=["']?(https?://[^"'\s>]+)""", html))
+
+
+def test_every_notebook_that_charts_draws_static_charts() -> None:
+    for name in ALL_NOTEBOOKS:
+        source = "\n".join(c.source for c in read(NOTEBOOKS_DIR / name).cells if c.cell_type == "code")
+        if "altair" in source or ".plot(" in source:
+            assert "static_charts()" in source, f"{name} draws charts that need a CDN when exported"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_explore_chart_renders_offline_in_exported_html(workspace, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from nbconvert import HTMLExporter
+
+    workspace.add_demo(demo_dir, "citizens_2025-0[12]*")
+    assert workspace.main("pipeline", "run").returncode == 0
+    nb = run_notebook("explore_parquet.ipynb", workspace.root / "explore.ipynb", {"dataset": "citizens"})
+    charts = [o for c in nb.cells for o in c.get("outputs", []) if "image/svg+xml" in o.get("data", {})]
+    assert len(charts) == 1 and "mean monthly_income" in charts[0].data["image/svg+xml"]
+
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    # the chart is drawn in the page itself (nbconvert embeds an SVG output as a data: image) ...
+    images = re.findall(r'<img[^>]*\ssrc="data:image/svg\+xml;base64,([^"]+)"', html)
+    svgs = [base64.b64decode(data).decode() for data in images]
+    assert any("mean monthly_income" in svg and "total monthly_income" in svg for svg in svgs)
+    # ... and nothing loads vega from the network: the only scripts from
+    # elsewhere are those nbconvert's template puts in every page (require.js,
+    # MathJax), which an empty notebook's export has too
+    assert not re.search(r"https?://[^\s\"'<>]*vega", html), "the export still names vega on the network"
+    assert "cdn.jsdelivr.net" not in html
+    empty, _ = HTMLExporter().from_notebook_node(nbformat.v4.new_notebook())
+    assert external_scripts(html) <= external_scripts(empty)
 
 
 # --------------------------------------------------------------------------
