@@ -1,12 +1,15 @@
 """What the stage notebooks import to show what a stage did: row counts
-before and after, the log rows it wrote, a sample of the rows. Display only —
+before and after, the log rows it wrote, a sample of the rows; and what turns
+papermill's parameters into the values the notebooks expect. Display only —
 the stages themselves are ``pipeline.stages``. Light on purpose: a notebook
 kernel loads this, not the runner that started it."""
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -15,14 +18,40 @@ from sqlalchemy.engine import Engine
 
 from pipeline.domain.config import Config
 from pipeline.domain.period import PERIOD_COLUMN
+from pipeline.errors import UsageError
 from pipeline.stages.publish import mart_names
 from pipeline.warehouse.logview import failing_cells, log_history, log_rows
 from pipeline.warehouse.tables import period_counts, table_exists
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
-__all__ = ["count_changes", "log_history", "log_rows", "parquet_rows", "project_root_as_cwd", "row_counts",
-           "sample_rows", "static_charts", "tables_written", "validation_errors"]
+__all__ = ["count_changes", "list_parameter", "log_history", "log_rows", "parquet_rows", "project_root_as_cwd",
+           "row_counts", "sample_rows", "static_charts", "tables_written", "validation_errors"]
+
+
+def list_parameter(value: Any, name: str) -> list[str] | None:
+    """A list parameter as the notebook got it, as a list of strings (None
+    stays None). papermill hands ``-y 'periods: [2025-01]'`` and a dict from
+    Python over as a list, but ``-p periods '["2025-01", "2025-02"]'`` as the
+    JSON text: that is parsed here; one bare value (``-r periods 2025-01``)
+    is a list of one. Anything else is one clear error line."""
+    if value is None or isinstance(value, list | tuple):
+        return None if value is None else [str(v) for v in value]
+    if not isinstance(value, str):
+        raise UsageError(f"{name}: expected a list, got {value!r}")
+    text = value.strip()
+    if not text or text == "None":
+        return None
+    if not text.startswith("["):
+        return [text]
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+        raise UsageError(f"{name}: {value!r} is not a JSON list of strings; pass "
+                         f"-p {name} '[\"a\", \"b\"]' (double quotes inside) or -y '{name}: [a, b]'")
+    return parsed
 
 
 def static_charts() -> None:

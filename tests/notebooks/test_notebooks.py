@@ -290,7 +290,7 @@ def test_retiring_a_run_moves_its_notebooks_and_never_overwrites(tmp_path: Path)
 
 
 # --------------------------------------------------------------------------
-# What an analyst reads: charts offline
+# What an analyst reads: charts offline, list parameters
 # --------------------------------------------------------------------------
 def run_notebook(name: str, out: Path, parameters: dict, *, fails: bool = False) -> nbformat.NotebookNode:
     """Execute ``name`` under papermill as an analyst would; the executed notebook."""
@@ -337,6 +337,34 @@ def test_explore_chart_renders_offline_in_exported_html(workspace, demo_dir: Pat
     assert "cdn.jsdelivr.net" not in html
     empty, _ = HTMLExporter().from_notebook_node(nbformat.v4.new_notebook())
     assert external_scripts(html) <= external_scripts(empty)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_list_parameters_pass_as_json_with_p(workspace, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    workspace.add_demo(demo_dir, "citizens_2025-0[123]*")
+    assert workspace.main("pipeline", "run").returncode == 0
+    out = workspace.root / "explore.ipynb"
+    # the README's command line: papermill -p hands the list over as JSON text
+    result = CliRunner().invoke(papermill_cli, [
+        str(NOTEBOOKS_DIR / "explore_parquet.ipynb"), str(out), "--no-progress-bar",
+        "-p", "periods", '["2025-01", "2025-03"]', "-p", "compare", '["2025-01", "2025-03"]'])
+    assert result.exit_code == 0, result.output
+    nb = read(out)
+    assert nb.metadata.papermill.parameters["periods"] == '["2025-01", "2025-03"]'
+    shown = text_of(nb)
+    read_rows = workspace.scalar("SELECT count(*) FROM stage.citizens WHERE _data_period IN ('2025-01', '2025-03')")
+    assert f"{read_rows} rows, 2 periods" in shown
+    rows_per_period = next(o.data["text/plain"] for c in nb.cells if "groupby(\"period\").size()" in c.source
+                           for o in c.outputs if o.output_type == "execute_result")
+    assert "2025-01" in rows_per_period and "2025-03" in rows_per_period and "2025-02" not in rows_per_period
+    assert "in 2025-01" in shown and "in 2025-03" in shown  # compared those two
+
+    # not a JSON list: one clear line
+    result = CliRunner().invoke(papermill_cli, [
+        str(NOTEBOOKS_DIR / "explore_parquet.ipynb"), str(out), "--no-progress-bar", "-p", "periods", "[2025-01"])
+    assert result.exit_code != 0
+    assert errors_in(read(out))[0] == ("UsageError", "periods: '[2025-01' is not a JSON list of strings; pass "
+                                       """-p periods '["a", "b"]' (double quotes inside) or -y 'periods: [a, b]'""")
 
 
 # --------------------------------------------------------------------------
