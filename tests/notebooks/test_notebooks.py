@@ -290,7 +290,7 @@ def test_retiring_a_run_moves_its_notebooks_and_never_overwrites(tmp_path: Path)
 
 
 # --------------------------------------------------------------------------
-# What an analyst reads: charts offline, list parameters
+# What an analyst reads: charts offline, failed months, list parameters
 # --------------------------------------------------------------------------
 def run_notebook(name: str, out: Path, parameters: dict, *, fails: bool = False) -> nbformat.NotebookNode:
     """Execute ``name`` under papermill as an analyst would; the executed notebook."""
@@ -337,6 +337,44 @@ def test_explore_chart_renders_offline_in_exported_html(workspace, demo_dir: Pat
     assert "cdn.jsdelivr.net" not in html
     empty, _ = HTMLExporter().from_notebook_node(nbformat.v4.new_notebook())
     assert external_scripts(html) <= external_scripts(empty)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_failed_month_explains_itself_in_the_notebooks(workspace, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.notebook_helpers import explain_month
+
+    workspace.add_demo(demo_dir, "citizens_2025-01*")
+    workspace.add_demo(demo_dir, "*_2025-07*")  # citizens: 3 invalid rows; payments: a column missing
+    assert workspace.main("pipeline", "run").returncode == 1
+    (failed_id, failed), = workspace.rows("SELECT id, error FROM meta.validation_log WHERE status = 'failed'")
+    (rejected_id, rejected), = workspace.rows("SELECT id, error FROM meta.ingestion_log WHERE status = 'rejected'")
+    reason = f"citizens 2025-07: failed at validate — {failed}"
+    cells = f"meta.validation_errors, validation_id {failed_id}"
+
+    # a stage notebook run for that month: the month's reason and where to look, then the stage's error
+    nb = run_notebook("03_load_stage.ipynb", workspace.root / "load.ipynb",
+                      {"dataset": "citizens", "period": "2025-07"}, fails=True)
+    shown = text_of(nb)
+    assert reason in shown and cells in shown and "python -m pipeline status" in shown
+    assert shown.index(reason) < shown.index("UsageError: no such Parquet file")
+
+    # explore asked for that month alone fails with the reason, not "0 rows, 0 periods"
+    nb = run_notebook("explore_parquet.ipynb", workspace.root / "explore-failed.ipynb",
+                      {"dataset": "citizens", "periods": ["2025-07"]}, fails=True)
+    shown = text_of(nb)
+    assert "0 rows, 0 periods" not in shown
+    assert errors_in(nb)[0][0] == "FileNotFoundError" and reason in errors_in(nb)[0][1] and cells in shown
+
+    # every month: what could be read, then why 2025-07 is not there
+    nb = run_notebook("explore_parquet.ipynb", workspace.root / "explore.ipynb", {"dataset": "citizens"})
+    shown = text_of(nb)
+    read_rows = workspace.scalar("SELECT count(*) FROM stage.citizens")
+    assert f"{read_rows} rows, 1 periods" in shown and reason in shown and not errors_in(nb)
+
+    # a file refused at ingest: its header line, and its log row
+    explained = explain_month(Context(workspace.settings), "benefit_payments", "2025-07")
+    assert explained.startswith(f"benefit_payments 2025-07: failed at ingest — {rejected}")
+    assert f"meta.ingestion_log id {rejected_id}" in explained
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
