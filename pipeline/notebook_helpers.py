@@ -13,23 +13,28 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pipeline.context import Context
-from pipeline.domain.config import Config
+from pipeline.domain.config import Config, DatasetConfig
+from pipeline.domain.diff import diff_month
 from pipeline.domain.period import PERIOD_COLUMN
+from pipeline.domain.schema import arrow_schema
 from pipeline.errors import UsageError, WorkbenchError, one_line, shorten
 from pipeline.runners.base import NOTEBOOKS_DIR, STAGE_NOTEBOOKS, STAGES
+from pipeline.settings import Settings
 from pipeline.stages.publish import mart_names
 from pipeline.warehouse.logview import failing_cells, log_history, log_rows
 from pipeline.warehouse.tables import period_counts, table_exists
 
-__all__ = ["NOTEBOOKS_DIR", "count_changes", "describe_month", "explain_month", "explained_on_failure",
-           "list_parameter", "log_history", "log_rows", "month_state", "months_not_read", "parquet_rows",
-           "project_root_as_cwd", "row_counts", "sample_rows", "static_charts", "tables_written",
-           "validation_errors", "where_to_look"]
+__all__ = ["NOTEBOOKS_DIR", "column_summary", "compare_periods", "count_changes", "describe_month", "explain_month",
+           "explained_on_failure", "list_parameter", "log_history", "log_rows", "month_state", "months_not_read",
+           "parquet_rows", "project_root_as_cwd", "read_cleaned", "row_counts", "sample_rows", "static_charts",
+           "tables_written", "validation_errors", "where_to_look"]
 
 
 def list_parameter(value: Any, name: str) -> list[str] | None:
@@ -132,6 +137,62 @@ def sample_rows(engine: Engine, table: str, period: str, n: int = 5) -> pd.DataF
         t = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
         rows = conn.execute(sa.select(t).where(t.c[PERIOD_COLUMN] == period).limit(n)).all()
     return pd.DataFrame([dict(r._mapping) for r in rows], columns=list(t.c.keys()))
+
+
+# --------------------------------------------------------------------------
+# explore_parquet: every month of a dataset's validated Parquet as one table
+# --------------------------------------------------------------------------
+def read_cleaned(settings: Settings, dataset: DatasetConfig, periods: list[str] | None = None) -> pd.DataFrame:
+    """The validated Parquet of ``dataset`` (every period, or ``periods``)
+    as one table, the ``period=YYYY-MM`` folder names as a ``period`` column.
+    The schema is the config's, so months written before a column was added
+    read with that column null (not the first file's columns); hidden files
+    (a Parquet being written) are skipped. No Parquet at all: one error line
+    saying how to produce it."""
+    folder = settings.cleaned_dir / dataset.name
+    if not any(folder.glob("period=*/*.parquet")):
+        raise FileNotFoundError(
+            f"no validated Parquet for {dataset.name!r} in {folder}; produce it with: "
+            "python -m pipeline demo && python -m pipeline run  (with WORKBENCH_DATA_DIR set as here)")
+    unified = pa.schema([f.with_nullable(True) for f in arrow_schema(dataset)] + [pa.field("period", pa.string())])
+    parts = pads.dataset(folder, format="parquet", schema=unified,
+                         partitioning=pads.partitioning(pa.schema([("period", pa.string())]), flavor="hive"))
+    wanted = pads.field("period").isin(periods) if periods else None
+    return parts.to_table(filter=wanted).to_pandas()
+
+
+def column_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Type, nulls, distinct values, min and max of each column, in the table's order."""
+    ordered = [c for c in df.columns if df[c].notna().any() and not str(df[c].dtype).startswith("bool")]
+    return pd.DataFrame({
+        "type": df.dtypes.astype(str),
+        "nulls": df.isna().sum(),
+        "distinct": df.nunique(),
+        "min": {c: df[c].min() for c in ordered},
+        "max": {c: df[c].max() for c in ordered},
+    }).reindex(df.columns)
+
+
+def compare_periods(df: pd.DataFrame, dataset: DatasetConfig, first: str, second: str) -> dict[str, pd.DataFrame]:
+    """What changed from ``first`` to ``second`` by the dataset's primary key,
+    with ``domain.diff.diff_month`` (the comparison a correction preview
+    shows): row counts, changed cells per column, the first added and
+    removed rows. Without a primary key: the counts of whole rows only."""
+    old, new = (df[df["period"] == p].drop(columns="period") for p in (first, second))
+    d = diff_month(old, new, dataset.primary_key)
+    counts = {f"in {first}": d.rows_before, f"in {second}": d.rows_after, "added": d.added, "removed": d.removed}
+    if d.changed is None or d.unchanged is None:
+        return {"rows": pd.DataFrame({"rows": counts})}
+    counts.update({"kept": d.changed + d.unchanged, "kept but changed": d.changed})
+    key = list(dataset.primary_key)
+    old_i, new_i = old.set_index(key), new.set_index(key)
+    changed = {c: d.columns_changed.get(c, 0) for c in new_i.columns}
+    return {
+        "rows": pd.DataFrame({"rows": counts}),
+        "changed cells": pd.DataFrame([changed], index=["changed cells"]),
+        "added (first 5)": new_i.loc[new_i.index.difference(old_i.index)].head(),
+        "removed (first 5)": old_i.loc[old_i.index.difference(new_i.index)].head(),
+    }
 
 
 # --------------------------------------------------------------------------
