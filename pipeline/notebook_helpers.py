@@ -50,7 +50,7 @@ def list_parameter(value: Any, name: str) -> list[str] | None:
     text = value.strip()
     if not text or text == "None":
         return None
-    if not text.startswith("["):
+    if not text.startswith(("[", "{")):  # one bare value
         return [text]
     try:
         parsed = json.loads(text)
