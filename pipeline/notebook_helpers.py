@@ -272,11 +272,11 @@ def explained_on_failure(ctx: Context, dataset: str, period: str) -> Iterator[No
     try:
         yield
     except WorkbenchError:
-        print(_explained_or_why_not(ctx, lambda: explain_month(ctx, dataset, period)))
+        print(_explained_or_why_not(lambda: explain_month(ctx, dataset, period)))
         raise
 
 
-def _explained_or_why_not(ctx: Context, explain: Callable[[], str]) -> str:
+def _explained_or_why_not(explain: Callable[[], str]) -> str:
     try:
         return explain()
     except Exception as exc:  # the warehouse may be what is broken: say so, in one line
@@ -296,7 +296,7 @@ def months_not_read(ctx: Context, dataset: str, wanted: list[str] | None, read: 
             asked = [p for p, m in states.items() if m["state"] in ("failed", "failed_serving_previous")]
         return "\n".join(describe_month(ctx, states[p]) if p in states else
                          f"{dataset} {p}: nothing known — no file of it was ever ingested" for p in asked)
-    return _explained_or_why_not(ctx, explain)
+    return _explained_or_why_not(explain)
 
 
 def _dataset_months(ctx: Context, dataset: str) -> list[dict[str, Any]]:
