@@ -13,6 +13,10 @@ from pipeline.stages.validate import ValidationResult
 
 # The stages in the order a file goes through them.
 STAGES = ("ingest", "validate", "load_stage", "transform", "publish")
+# The project's notebooks: one per stage (01_ingest.ipynb …) and the analysts' own.
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+# 01_ingest.ipynb … 05_publish.ipynb
+STAGE_NOTEBOOKS = {stage: f"{i:02d}_{stage}.ipynb" for i, stage in enumerate(STAGES, 1)}
 
 
 class StageRunner(Protocol):

@@ -68,16 +68,13 @@ from pipeline import errors
 from pipeline.context import Context
 from pipeline.domain.files import parse_and_validate_filename
 from pipeline.errors import FileRefused, UsageError, WorkbenchError
-from pipeline.notebook_helpers import NOTEBOOKS_DIR
-from pipeline.runners.base import STAGES
+from pipeline.runners.base import NOTEBOOKS_DIR, STAGE_NOTEBOOKS, STAGES
 from pipeline.settings import Settings
 from pipeline.stages.ingest import IngestResult
 from pipeline.stages.validate import ValidationResult
 from pipeline.warehouse import runlog
 
 KERNEL_NAME = "python3"
-# 01_ingest.ipynb … 05_publish.ipynb
-STAGE_NOTEBOOKS = {stage: f"{i:02d}_{stage}.ipynb" for i, stage in enumerate(STAGES, 1)}
 REJECTED_DIR = "_rejected"
 PREVIOUS_DIR = "previous"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"

@@ -7,6 +7,7 @@ seconds on two cores), so each test runs as few notebooks as it needs.
 """
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -286,6 +287,122 @@ def test_retiring_a_run_moves_its_notebooks_and_never_overwrites(tmp_path: Path)
     assert kept == ["20250615T150640Z", "20250615T150640Z-2"]
     assert (folder / PREVIOUS_DIR / kept[1] / STAGE_FILES[0]).read_text() == "b"
     assert list(folder.glob("*.ipynb")) == []
+
+
+# --------------------------------------------------------------------------
+# What an analyst reads: charts offline, failed months, list parameters
+# --------------------------------------------------------------------------
+def run_notebook(name: str, out: Path, parameters: dict, *, fails: bool = False) -> nbformat.NotebookNode:
+    """Execute ``name`` under papermill as an analyst would; the executed notebook."""
+    try:
+        pm.execute_notebook(str(NOTEBOOKS_DIR / name), str(out), parameters=parameters,
+                            kernel_name="python3", progress_bar=False, **kernel_options())
+    except pm.PapermillExecutionError:
+        assert fails, text_of(read(out))[-3000:]
+    else:
+        assert not fails, f"{name} did not fail"
+    return read(out)
+
+
+def external_scripts(html: str) -> set[str]:
+    return set(re.findall(r"""<script[^>]*\ssrc=["']?(https?://[^"'\s>]+)""", html))
+
+
+def test_every_notebook_that_charts_draws_static_charts() -> None:
+    for name in ALL_NOTEBOOKS:
+        source = "\n".join(c.source for c in read(NOTEBOOKS_DIR / name).cells if c.cell_type == "code")
+        if "altair" in source or ".plot(" in source:
+            assert "static_charts()" in source, f"{name} draws charts that need a CDN when exported"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_explore_chart_renders_offline_in_exported_html(workspace, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from nbconvert import HTMLExporter
+
+    workspace.add_demo(demo_dir, "citizens_2025-0[12]*")
+    assert workspace.main("pipeline", "run").returncode == 0
+    nb = run_notebook("explore_parquet.ipynb", workspace.root / "explore.ipynb", {"dataset": "citizens"})
+    charts = [o for c in nb.cells for o in c.get("outputs", []) if "image/svg+xml" in o.get("data", {})]
+    assert len(charts) == 1 and "mean monthly_income" in charts[0].data["image/svg+xml"]
+
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    # the chart is drawn in the page itself (nbconvert embeds an SVG output as a data: image) ...
+    images = re.findall(r'<img[^>]*\ssrc="data:image/svg\+xml;base64,([^"]+)"', html)
+    svgs = [base64.b64decode(data).decode() for data in images]
+    assert any("mean monthly_income" in svg and "total monthly_income" in svg for svg in svgs)
+    # ... and nothing loads vega from the network: the only scripts from
+    # elsewhere are those nbconvert's template puts in every page (require.js,
+    # MathJax), which an empty notebook's export has too
+    assert not re.search(r"https?://[^\s\"'<>]*vega", html), "the export still names vega on the network"
+    assert "cdn.jsdelivr.net" not in html
+    empty, _ = HTMLExporter().from_notebook_node(nbformat.v4.new_notebook())
+    assert external_scripts(html) <= external_scripts(empty)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_failed_month_explains_itself_in_the_notebooks(workspace, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.notebook_helpers import explain_month
+
+    workspace.add_demo(demo_dir, "citizens_2025-01*")
+    workspace.add_demo(demo_dir, "*_2025-07*")  # citizens: 3 invalid rows; payments: a column missing
+    assert workspace.main("pipeline", "run").returncode == 1
+    (failed_id, failed), = workspace.rows("SELECT id, error FROM meta.validation_log WHERE status = 'failed'")
+    (rejected_id, rejected), = workspace.rows("SELECT id, error FROM meta.ingestion_log WHERE status = 'rejected'")
+    reason = f"citizens 2025-07: failed at validate — {failed}"
+    cells = f"meta.validation_errors, validation_id {failed_id}"
+
+    # a stage notebook run for that month: the month's reason and where to look, then the stage's error
+    nb = run_notebook("03_load_stage.ipynb", workspace.root / "load.ipynb",
+                      {"dataset": "citizens", "period": "2025-07"}, fails=True)
+    shown = text_of(nb)
+    assert reason in shown and cells in shown and "python -m pipeline status" in shown
+    assert shown.index(reason) < shown.index("UsageError: no such Parquet file")
+
+    # explore asked for that month alone fails with the reason, not "0 rows, 0 periods"
+    nb = run_notebook("explore_parquet.ipynb", workspace.root / "explore-failed.ipynb",
+                      {"dataset": "citizens", "periods": ["2025-07"]}, fails=True)
+    shown = text_of(nb)
+    assert "0 rows, 0 periods" not in shown
+    assert errors_in(nb)[0][0] == "FileNotFoundError" and reason in errors_in(nb)[0][1] and cells in shown
+
+    # every month: what could be read, then why 2025-07 is not there
+    nb = run_notebook("explore_parquet.ipynb", workspace.root / "explore.ipynb", {"dataset": "citizens"})
+    shown = text_of(nb)
+    read_rows = workspace.scalar("SELECT count(*) FROM stage.citizens")
+    assert f"{read_rows} rows, 1 periods" in shown and reason in shown and not errors_in(nb)
+
+    # a file refused at ingest: its header line, and its log row
+    explained = explain_month(Context(workspace.settings), "benefit_payments", "2025-07")
+    assert explained.startswith(f"benefit_payments 2025-07: failed at ingest — {rejected}")
+    assert f"meta.ingestion_log id {rejected_id}" in explained
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_list_parameters_pass_as_json_with_p(workspace, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    workspace.add_demo(demo_dir, "citizens_2025-0[123]*")
+    assert workspace.main("pipeline", "run").returncode == 0
+    out = workspace.root / "explore.ipynb"
+    # the README's command line: papermill -p hands the list over as JSON text
+    result = CliRunner().invoke(papermill_cli, [
+        str(NOTEBOOKS_DIR / "explore_parquet.ipynb"), str(out), "--no-progress-bar",
+        "-p", "periods", '["2025-01", "2025-03"]', "-p", "compare", '["2025-01", "2025-03"]'])
+    assert result.exit_code == 0, result.output
+    nb = read(out)
+    assert nb.metadata.papermill.parameters["periods"] == '["2025-01", "2025-03"]'
+    shown = text_of(nb)
+    read_rows = workspace.scalar("SELECT count(*) FROM stage.citizens WHERE _data_period IN ('2025-01', '2025-03')")
+    assert f"{read_rows} rows, 2 periods" in shown
+    rows_per_period = next(o.data["text/plain"] for c in nb.cells if "groupby(\"period\").size()" in c.source
+                           for o in c.outputs if o.output_type == "execute_result")
+    assert "2025-01" in rows_per_period and "2025-03" in rows_per_period and "2025-02" not in rows_per_period
+    assert "in 2025-01" in shown and "in 2025-03" in shown  # compared those two
+
+    # not a JSON list: one clear line
+    result = CliRunner().invoke(papermill_cli, [
+        str(NOTEBOOKS_DIR / "explore_parquet.ipynb"), str(out), "--no-progress-bar", "-p", "periods", "[2025-01"])
+    assert result.exit_code != 0
+    assert errors_in(read(out))[0] == ("UsageError", "periods: '[2025-01' is not a JSON list of strings; pass "
+                                       """-p periods '["a", "b"]' (double quotes inside) or -y 'periods: [a, b]'""")
 
 
 # --------------------------------------------------------------------------
