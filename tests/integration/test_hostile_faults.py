@@ -112,8 +112,11 @@ def test_lost_connection_mid_copy_logs_the_servers_reason(workspace: Workspace, 
         deadline = time.monotonic() + 120
         with admin.connect() as conn:
             while not killed.is_set() and time.monotonic() < deadline:
+                # Only this test's database: parallel workers and other
+                # sessions share the server and their COPYs must live.
                 if conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                        "WHERE query LIKE 'COPY %' AND pid <> pg_backend_pid()")).first():
+                                        "WHERE query LIKE 'COPY %' AND pid <> pg_backend_pid() "
+                                        "AND datname = current_database()")).first():
                     killed.set()
                 time.sleep(0.01)
 
