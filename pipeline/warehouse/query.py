@@ -135,18 +135,25 @@ def sql_schema(config: Config) -> dict[str, dict[str, dict[str, str]]]:
     the config, core tables from their transform's own output types, mart
     tables from their publish file's."""
     stage = {d.table: _table_schema(d) for d in config.datasets.values()}
+    # A result column named like a config column takes that column's type
+    # (query_period with known_types): on SQLite that decides the scale a
+    # decimal is stored at, which the translation of later files relies on.
+    named: dict[str, str] = {}
+    for d in config.datasets.values():
+        for column, sql_type in _table_schema(d).items():
+            named.setdefault(column, sql_type)
+
+    def typed(sql: Path, tables: dict[str, dict[str, dict[str, str]]]) -> dict[str, str]:
+        annotated = output_types(sql.read_text(encoding="utf-8"), tables)
+        return {n: named.get(n, type_name(t)) for n, t in annotated.items()}
+
     core = {}
     for d in config.datasets.values():
-        core[d.table] = dict(stage[d.table])
-        if d.transform is not None:
-            annotated = output_types(d.transform.read_text(encoding="utf-8"), {"stage": stage})
-            core[d.table] = {name: type_name(t) for name, t in annotated.items()} or core[d.table]
+        core[d.table] = typed(d.transform, {"stage": stage}) if d.transform is not None else {}
+        core[d.table] = core[d.table] or dict(stage[d.table])
         core[d.table].setdefault(PERIOD_COLUMN, "VARCHAR(7)")
-    mart = {}
-    for d in config.datasets.values():
-        for name, path in d.publish.items():
-            annotated = output_types(path.read_text(encoding="utf-8"), {"stage": stage, "core": core})
-            mart[name] = {**{n: type_name(t) for n, t in annotated.items()}, PERIOD_COLUMN: "VARCHAR(7)"}
+    mart = {name: {**typed(path, {"stage": stage, "core": core}), PERIOD_COLUMN: "VARCHAR(7)"}
+            for d in config.datasets.values() for name, path in d.publish.items()}
     return {"stage": stage, "core": core, "mart": mart}
 
 

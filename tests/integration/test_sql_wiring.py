@@ -237,3 +237,25 @@ def test_check_refuses_a_decimal_sqlite_cannot_store_exactly(workspace: Workspac
     assert workspace.main("pipeline", "check", "--warehouse", "postgresql").returncode == 0
     workspace.use_config(SALES.format(transform="transform.sql").replace("precision: 12", "precision: 18"))
     assert workspace.main("pipeline", "check", "--warehouse", "sqlite").returncode == 0
+
+
+def test_decimal_expressions_in_core_keep_their_scale_into_the_mart(workspace: Workspace) -> None:
+    """A transform's round() and product land in core at the scale the next
+    file is translated with (amount keeps its config type, scale 2)."""
+    sales_workspace(workspace, "SELECT id, sold_at, round(amount, 1) AS amount, amount * 3 AS tripled,\n"
+                               "       amount > 0.15 AS big, _data_period\n"
+                               "FROM stage.sales WHERE _data_period = :period\n")
+    (workspace.root / "total.sql").write_text(
+        "SELECT SUM(amount) AS amount_total, SUM(tripled) AS tripled_total,\n"
+        "       COUNT(*) FILTER (WHERE big) AS bigs, MAX(tripled) - 0.005 AS top\n"
+        "FROM core.sales WHERE _data_period = :period\n", encoding="utf-8")
+    amounts = ["0.10", "0.25", "0.35", "1.05", "0.15"] * 40
+    write_sales(workspace, "2025-01", [f"{i},2025-01-05 10:00:00,{a}" for i, a in enumerate(amounts, 1)])
+    proc = workspace.main("pipeline", "run")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    values = [Decimal(a) for a in amounts]
+    rounded = [v.quantize(Decimal("0.1"), rounding="ROUND_HALF_UP") for v in values]
+    assert typed_rows(workspace, "core.sales", "id", "amount")[:5] == [
+        (1, Decimal("0.10")), (2, Decimal("0.30")), (3, Decimal("0.40")), (4, Decimal("1.10")), (5, Decimal("0.20"))]
+    assert typed_rows(workspace, "mart.sales_total", "amount_total", "tripled_total", "bigs", "top") == [
+        (sum(rounded, Decimal(0)), sum(values, Decimal(0)) * 3, 120, Decimal("3.145"))]
