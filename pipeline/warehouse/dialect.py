@@ -282,6 +282,14 @@ class _Translator:
 
     def __init__(self, src: _Source, root: exp.Expression, schema: Schema | None = None) -> None:
         self.typed = bool(schema) and _reads_decimals(root, schema or {})
+        # Outputs without an alias, by position: qualify names them _col_0...;
+        # they get the name PostgreSQL gives them instead.
+        self.unnamed: dict[int, str] = {}
+        if self.typed and isinstance(root, exp.Select) and not any(
+                isinstance(e, exp.Star) or isinstance(e, exp.Column) and isinstance(e.this, exp.Star)
+                for e in root.expressions):
+            self.unnamed = {i: _pg_output_name(e) for i, e in enumerate(root.expressions)
+                            if not isinstance(e, (exp.Alias, exp.Column))}
         if self.typed:
             root = _annotated(src, root, schema or {})
         self.src, self.root = src, root
@@ -316,6 +324,7 @@ class _Translator:
         out = self.tr(self.root)[0]
         if isinstance(out, exp.Select):
             _decimal_outputs_as_text(self, out)
+            _name_outputs(out, self.unnamed)
         return out
 
     def output_kinds(self) -> list[tuple[str, Any]]:
@@ -832,6 +841,44 @@ def _decimal_outputs_as_text(t: _Translator, select: exp.Select) -> None:
         key = ordered.this
         if isinstance(key, exp.Column) and not key.table and key.name in by_alias:
             ordered.set("this", by_alias[key.name].copy())
+
+
+def _pg_output_name(node: exp.Expression) -> str:
+    """The name PostgreSQL gives an output without an alias (FigureColname):
+    a function's name, a cast's operand's name, 'case', else '?column?'."""
+    if isinstance(node, exp.Cast):
+        return _pg_output_name(node.this)
+    if isinstance(node, exp.Column):
+        return node.name
+    if isinstance(node, exp.Case):
+        return "case"
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower()
+    if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
+        return "date_trunc"
+    if isinstance(node, exp.GroupConcat):
+        return "string_agg"
+    if isinstance(node, exp.Func) and not isinstance(node, (exp.Binary, exp.Unary)):
+        return node.sql_name().lower()
+    return "?column?"
+
+
+def _name_outputs(select: exp.Select, names: dict[int, str]) -> None:
+    """Give outputs that had no alias PostgreSQL's name; an ORDER BY on one
+    names its expression instead."""
+    order = select.args.get("order")
+    for i, name in names.items():
+        output = select.expressions[i] if i < len(select.expressions) else None
+        if not isinstance(output, exp.Alias):
+            continue
+        for ordered in order.expressions if order is not None else []:
+            key = ordered.this
+            if isinstance(key, exp.Column) and not key.table and key.name == output.alias:
+                inner = output.this
+                if isinstance(inner, exp.Anonymous) and inner.name == "pg_dec_text":
+                    inner = inner.expressions[0]
+                ordered.set("this", inner.copy())
+        output.set("alias", exp.to_identifier(name, quoted=True))
 
 
 def _h_column(t: _Translator, node: exp.Column) -> Result:

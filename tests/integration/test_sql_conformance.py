@@ -503,3 +503,16 @@ def test_decimal_functions_are_exact_and_fail_rather_than_overflow(lite: sqlite3
                 "SELECT pg_dec_text(1.5, 2)"):
         with pytest.raises(sqlite3.OperationalError, match="user-defined function raised exception"):
             lite.execute(sql).fetchone()
+
+
+@pytest.mark.postgres
+def test_outputs_without_an_alias_are_named_as_postgresql_names_them(
+        pg_conn: sa.Connection, sqlite_conn: sa.Connection) -> None:
+    sql = (f"SELECT COUNT(*), SUM(amount), amount * 2, round(amount, 1), CAST(amount AS INTEGER), "
+           f"coalesce(amount, 0), CASE WHEN qty > 1 THEN amount END, max(rate), grp {M} "
+           f"GROUP BY grp, amount, qty ORDER BY 2, 1, 3, grp")
+    lite_sql = translate(sql, source="money.sql", dialect="sqlite", schema=MONEY_SCHEMA)
+    pg, lite = pg_conn.execute(sa.text(sql)), sqlite_conn.execute(sa.text(lite_sql))
+    assert list(lite.keys()) == list(pg.keys()) == [
+        "count", "sum", "?column?", "round", "amount", "coalesce", "case", "max", "grp"]
+    assert [tuple(_exact(v) for v in r) for r in lite] == [tuple(_exact(v) for v in r) for r in pg]
