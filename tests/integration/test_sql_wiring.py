@@ -170,6 +170,10 @@ def test_a_money_mart_near_ten_to_the_fifteen_is_exact_on_both_warehouses(worksp
                    Decimal("999999999999.99") - Decimal("0.05"))
     types = column_types(workspace, "mart", "sales_total")
     assert types["amount_total"] == "numeric(38,2)" and types["total_1"] == "numeric(38,1)"
+    # What a notebook shows of the mart: the same Decimals.
+    from pipeline.notebook_helpers import sample_rows
+    frame = sample_rows(workspace.engine, "mart.sales_total", "2025-01")
+    assert frame.loc[0, "amount_total"] == total and frame.loc[0, "total_1"] == Decimal("1000000123456929.1")
 
 
 def test_check_refuses_an_inexact_decimal_construct_with_one_line(workspace: Workspace) -> None:
