@@ -828,26 +828,36 @@ def _decimal_outputs_as_text(t: _Translator, select: exp.Select) -> None:
     """The statement's decimal outputs as exact text ('12.30'): the reader
     types the column (query.py); an ORDER BY on such an output still sorts
     the numbers."""
-    kinds = dict(t.output_kinds())
-    by_alias = {}
-    for i, output in enumerate(select.expressions):
-        kind = kinds.get(output.alias_or_name)
-        if isinstance(output, exp.Alias) and isinstance(kind, Dec):
-            by_alias[output.alias] = output.this
-            text = _call("pg_dec_text", output.this.copy(), exp.Literal.number(kind.scale))
-            select.expressions[i].set("this", text)
+    by_alias, by_position, outputs = {}, {}, []
+    for i, (output, (name, kind)) in enumerate(zip(select.expressions, t.output_kinds()), start=1):
+        if isinstance(kind, Dec):
+            inner = output.this if isinstance(output, exp.Alias) else output
+            by_alias[name], by_position[i] = inner, inner
+            text = _call("pg_dec_text", inner.copy(), exp.Literal.number(kind.scale))
+            output = exp.alias_(text, name, quoted=True)
+        outputs.append(output)
+    select.set("expressions", outputs)
     order = select.args.get("order")
     for ordered in order.expressions if order is not None else []:
         key = ordered.this
+        position = literal_value(key) if isinstance(key, exp.Literal) else None
         if isinstance(key, exp.Column) and not key.table and key.name in by_alias:
             ordered.set("this", by_alias[key.name].copy())
+        elif isinstance(position, int) and position in by_position:
+            ordered.set("this", by_position[position].copy())
+
+
+_PG_TYPE_NAMES = {exp.DataType.Type.DECIMAL: "numeric", exp.DataType.Type.INT: "int4", exp.DataType.Type.BIGINT: "int8",
+                  exp.DataType.Type.DOUBLE: "float8", exp.DataType.Type.TEXT: "text", exp.DataType.Type.DATE: "date",
+                  exp.DataType.Type.TIMESTAMP: "timestamp", exp.DataType.Type.VARCHAR: "varchar"}
 
 
 def _pg_output_name(node: exp.Expression) -> str:
     """The name PostgreSQL gives an output without an alias (FigureColname):
     a function's name, a cast's operand's name, 'case', else '?column?'."""
     if isinstance(node, exp.Cast):
-        return _pg_output_name(node.this)
+        inner = _pg_output_name(node.this)
+        return inner if inner != "?column?" else _PG_TYPE_NAMES.get(node.to.this, inner)
     if isinstance(node, exp.Column):
         return node.name
     if isinstance(node, exp.Case):
@@ -886,10 +896,9 @@ def _h_column(t: _Translator, node: exp.Column) -> Result:
 
 
 def _h_select(t: _Translator, node: exp.Select) -> Result:
-    """A SELECT; typed: its sources first (their columns' kinds), then its
-    outputs, whose aliases ORDER BY may name."""
-    if not t.typed:
-        return t.children(node), None
+    """A SELECT: its sources first (their columns' kinds), then its outputs,
+    whose aliases ORDER BY may name. Untyped statements too: a cast to
+    numeric(p,s) makes a decimal there."""
     for key in ("with_", "from_", "joins"):
         value = node.args.get(key)
         if isinstance(value, exp.Expression):
@@ -898,9 +907,10 @@ def _h_select(t: _Translator, node: exp.Select) -> Result:
             node.set(key, [t.tr(v)[0] for v in value])
     outputs, translated = [], []
     for output in list(node.expressions):
+        name = output.alias_or_name if isinstance(output, (exp.Alias, exp.Column)) else _pg_output_name(output)
         x, kind = t.tr(output)
         translated.append(x)
-        outputs.append((output.alias_or_name, kind))
+        outputs.append((name, kind))
     node.set("expressions", translated)
     t.outputs[id(node)] = outputs
     t.scopes.append(dict(outputs))

@@ -402,6 +402,9 @@ DEC_SAME = {
                        f"COUNT(DISTINCT amount) AS c {M}",
     "scalar_subquery": f"SELECT id {M} WHERE amount > (SELECT MIN(amount) + 0.3 {M}) ORDER BY id",
     "subquery_in_from": f"SELECT q.grp, q.amount * q.qty AS line {M.replace('stage.money', '(SELECT grp, amount, qty FROM stage.money WHERE id < 10) AS q')} ORDER BY q.grp, line",
+    # No decimal column read (untyped), but casts make numerics: still exact.
+    "untyped_casts": "SELECT id, CAST('2.675' AS NUMERIC(6, 2)) * 2 AS x, CAST(7 AS NUMERIC(4, 1)), "
+                     "CAST('-0.5' AS NUMERIC(3)) AS half FROM stage.sample ORDER BY 2, 1",
 }
 DEC_REFUSED = {
     "avg": (f"SELECT avg(amount) {M}", "avg()"),
@@ -515,4 +518,7 @@ def test_outputs_without_an_alias_are_named_as_postgresql_names_them(
     pg, lite = pg_conn.execute(sa.text(sql)), sqlite_conn.execute(sa.text(lite_sql))
     assert list(lite.keys()) == list(pg.keys()) == [
         "count", "sum", "?column?", "round", "amount", "coalesce", "case", "max", "grp"]
+    untyped = "SELECT CAST('1.5' AS NUMERIC(4, 2)), CAST(2 AS NUMERIC(3, 1)) FROM stage.sample"
+    lite_keys = sqlite_conn.execute(sa.text(translate(untyped, source="s.sql", dialect="sqlite"))).keys()
+    assert list(lite_keys) == list(pg_conn.execute(sa.text(untyped)).keys()) == ["numeric", "numeric"]
     assert [tuple(_exact(v) for v in r) for r in lite] == [tuple(_exact(v) for v in r) for r in pg]
