@@ -501,8 +501,10 @@ def test_decimal_functions_are_exact_and_fail_rather_than_overflow(lite: sqlite3
                        "pg_dec_text(5, 2), pg_dec_text(-5, 2), pg_dec_text(123456789012345678, 2), "
                        "pg_dec_arith('*', 999999999, 3), pg_dec_scale(7, 3), pg_dec_float(10, 1)").fetchone()
     assert row == (23, -23, 1235, "0.05", "-0.05", "1234567890123456.78", 2999999997, 7000, 1.0)
+    assert lite.execute("SELECT pg_dec_round(99994, 2, 1, 4), pg_dec_round(-5, 1, 0, 0)").fetchone() == (9999, -1)
     for sql in ("SELECT pg_dec_arith('+', 9223372036854775807, 1)", "SELECT pg_dec_scale(922337203685477581, 2)",
                 "SELECT pg_dec_round('12345.6', 0, 2, 6)", "SELECT pg_dec_round('abc', 0, 2, 6)",
+                "SELECT pg_dec_round(99995, 2, 1, 4)",  # 999.95 rounds to 1000.0: not numeric(4,1)
                 "SELECT pg_dec_text(1.5, 2)"):
         with pytest.raises(sqlite3.OperationalError, match="user-defined function raised exception"):
             lite.execute(sql).fetchone()
