@@ -281,7 +281,7 @@ class _Translator:
     """One statement: ``statement()`` returns its SQLite form or raises."""
 
     def __init__(self, src: _Source, root: exp.Expression, schema: Schema | None = None) -> None:
-        self.typed = bool(schema) and _reads_decimals(root, schema or {})
+        self.typed = bool(schema) and (_reads_decimals(root, schema or {}) or _makes_decimals(root))
         # Outputs without an alias, by position: qualify names them _col_0...;
         # they get the name PostgreSQL gives them instead.
         self.unnamed: dict[int, str] = {}
@@ -677,6 +677,11 @@ def _reads_decimals(root: exp.Expression, schema: Schema) -> bool:
     return False
 
 
+def _makes_decimals(root: exp.Expression) -> bool:
+    """Whether the statement casts to numeric(p,s) (a decimal of its own)."""
+    return any(c.to.this == exp.DataType.Type.DECIMAL and c.to.expressions for c in root.find_all(exp.Cast))
+
+
 def _annotated(src: _Source, root: exp.Expression, schema: Schema) -> exp.Expression:
     """The statement qualified (every column names its table, outputs are
     aliased) and typed by sqlglot from ``schema``."""
@@ -932,6 +937,9 @@ def _h_derived(t: _Translator, node: exp.Subquery | exp.CTE) -> Result:
     scalar subquery has the kind of its one output."""
     t.children(node)
     outputs = t.outputs.get(id(node.this), [])
+    if node.alias and not t.typed and any(isinstance(k, Dec) for _, k in outputs):
+        raise t.refuse(node, "numeric(p,s) out of a subquery or CTE", "translated only with the tables' schema "
+                                                                     "(as the pipeline and check give it)")
     if node.alias:
         t.derived[node.alias] = dict(outputs)
         return node, None

@@ -79,7 +79,10 @@ MONEY_ROWS = [
 ] + [{"id": i, "grp": "m", "amount": D("0.10") if i % 2 else D("0.20"), "rate": D("0.0100"), "qty": 1,
       "big": D("999999999999.99")} for i in range(100, 400)]
 MONEY_SCHEMA = {"stage": {"money": {"id": "BIGINT", "grp": "TEXT", "amount": "DECIMAL(14,2)",
-                                    "rate": "DECIMAL(6,4)", "qty": "BIGINT", "big": "DECIMAL(18,2)"}}}
+                                    "rate": "DECIMAL(6,4)", "qty": "BIGINT", "big": "DECIMAL(18,2)"},
+                          "sample": {"id": "BIGINT", "name": "TEXT", "grp": "TEXT", "code": "TEXT",
+                                     "amount": "DOUBLE PRECISION", "qty": "BIGINT", "d": "DATE", "ts": "TIMESTAMP",
+                                     "flag": "BOOLEAN"}}}
 
 
 def _money_table(metadata: sa.MetaData) -> sa.Table:
@@ -402,9 +405,11 @@ DEC_SAME = {
                        f"COUNT(DISTINCT amount) AS c {M}",
     "scalar_subquery": f"SELECT id {M} WHERE amount > (SELECT MIN(amount) + 0.3 {M}) ORDER BY id",
     "subquery_in_from": f"SELECT q.grp, q.amount * q.qty AS line {M.replace('stage.money', '(SELECT grp, amount, qty FROM stage.money WHERE id < 10) AS q')} ORDER BY q.grp, line",
-    # No decimal column read (untyped), but casts make numerics: still exact.
-    "untyped_casts": "SELECT id, CAST('2.675' AS NUMERIC(6, 2)) * 2 AS x, CAST(7 AS NUMERIC(4, 1)), "
-                     "CAST('-0.5' AS NUMERIC(3)) AS half FROM stage.sample ORDER BY 2, 1",
+    # No decimal column read, but casts make numerics: still exact.
+    "casts_of_literals": "SELECT id, CAST('2.675' AS NUMERIC(6, 2)) * 2 AS x, CAST(7 AS NUMERIC(4, 1)), "
+                         "CAST('-0.5' AS NUMERIC(3)) AS half FROM stage.sample ORDER BY 2, 1",
+    "cast_in_a_cte": "WITH c AS (SELECT id, CAST(qty AS NUMERIC(6, 2)) AS x FROM stage.sample) "
+                     "SELECT id, x, x * 2 AS y, x + 0.125 AS z FROM c WHERE x > 2.5 OR x IS NULL ORDER BY id",
 }
 DEC_REFUSED = {
     "avg": (f"SELECT avg(amount) {M}", "avg()"),
@@ -520,7 +525,12 @@ def test_outputs_without_an_alias_are_named_as_postgresql_names_them(
     pg, lite = pg_conn.execute(sa.text(sql)), sqlite_conn.execute(sa.text(lite_sql))
     assert list(lite.keys()) == list(pg.keys()) == [
         "count", "sum", "?column?", "round", "amount", "coalesce", "case", "max", "grp"]
+    with pytest.raises(SqlNotPortable, match=r"^s\.sql: line 1: numeric\(p,s\) out of a subquery or CTE "):
+        translate("WITH c AS (SELECT CAST('1.5' AS NUMERIC(4, 2)) AS x) SELECT x FROM c", source="s.sql",
+                  dialect="sqlite")  # no schema: the outer x cannot be typed
     untyped = "SELECT CAST('1.5' AS NUMERIC(4, 2)), CAST(2 AS NUMERIC(3, 1)) FROM stage.sample"
-    lite_keys = sqlite_conn.execute(sa.text(translate(untyped, source="s.sql", dialect="sqlite"))).keys()
-    assert list(lite_keys) == list(pg_conn.execute(sa.text(untyped)).keys()) == ["numeric", "numeric"]
+    lite_result = sqlite_conn.execute(sa.text(translate(untyped, source="s.sql", dialect="sqlite")))
+    pg_result = pg_conn.execute(sa.text(untyped))
+    assert list(lite_result.keys()) == list(pg_result.keys()) == ["numeric", "numeric"]
+    assert _exact(lite_result.first()[0]) == pg_result.first()[0] == D("1.50")
     assert [tuple(_exact(v) for v in r) for r in lite] == [tuple(_exact(v) for v in r) for r in pg]
