@@ -18,6 +18,7 @@ TIMESTAMP_TRUNC, intervals), so only an allow-list of constructs passes.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import functools
 import math
 import re
@@ -34,6 +35,9 @@ from sqlglot.errors import ErrorLevel, ParseError, SqlglotError, TokenError
 from pipeline.errors import SqlNotPortable
 
 DIALECTS = ("postgresql", "sqlite")
+# Digits of a numeric SQLite holds exactly, as a scaled 64-bit integer (10**18 < 2**63).
+MAX_DECIMAL_DIGITS = 18
+_EXACT = decimal.Context(prec=80)
 
 
 class _WorkbenchPostgres(Postgres):
@@ -50,6 +54,15 @@ TEXT, INT, NUM, DATE, TS = "text", "int", "num", "date", "ts"
 NUMERIC_KINDS = (INT, NUM)
 
 
+@dataclass(frozen=True)
+class Dec:
+    """The kind of a numeric (decimal) expression on SQLite: a 64-bit
+    integer counting units of 10**-scale, as the warehouse stores a
+    ``decimal(p,s)`` column (warehouse.backends.sqlite.SqliteDecimal)."""
+
+    scale: int
+
+
 @dataclass
 class _Source:
     """What a refusal needs to name its place: file name and original text."""
@@ -64,9 +77,16 @@ class _Source:
         )
 
 
-def translate(sql: str, *, source: Path | str, dialect: str) -> str:
+Schema = dict[str, dict[str, dict[str, str]]]  # {schema: {table: {column: PostgreSQL type}}}
+
+
+def translate(sql: str, *, source: Path | str, dialect: str, schema: Schema | None = None) -> str:
     """``sql`` (PostgreSQL) for ``dialect``: unchanged for "postgresql" once
-    it parses, translated for "sqlite"; raises SqlNotPortable otherwise."""
+    it parses, translated for "sqlite"; raises SqlNotPortable otherwise.
+
+    ``schema`` gives the column types of the tables the SQL reads: a
+    statement reading a ``decimal`` column is typed with it (sqlglot's
+    qualify and annotate_types) so that decimals stay exact on SQLite."""
     src = _Source(Path(source).name, sql)
     if dialect not in DIALECTS:
         raise SqlNotPortable(f"{src.name}: unknown warehouse dialect {dialect!r} (use one of {', '.join(DIALECTS)})")
@@ -75,7 +95,7 @@ def translate(sql: str, *, source: Path | str, dialect: str) -> str:
         return sql
     out = []
     for statement in statements:
-        translated = _Translator(src, statement).statement()
+        translated = _Translator(src, statement, schema).statement()
         try:
             out.append(translated.sql(dialect="sqlite", unsupported_level=ErrorLevel.RAISE, pretty=True))
         except SqlglotError as exc:  # the generator's own refusals
@@ -83,9 +103,9 @@ def translate(sql: str, *, source: Path | str, dialect: str) -> str:
     return ";\n".join(out)
 
 
-def check_file(path: Path, dialect: str) -> None:
+def check_file(path: Path, dialect: str, schema: Schema | None = None) -> None:
     """Read a .sql file and raise SqlNotPortable if it cannot run on ``dialect``."""
-    translate(Path(path).read_text(encoding="utf-8"), source=path, dialect=dialect)
+    translate(Path(path).read_text(encoding="utf-8"), source=path, dialect=dialect, schema=schema)
 
 
 def _parse(src: _Source) -> list[exp.Expression]:
@@ -260,8 +280,25 @@ _STATEMENTS = (exp.Select, exp.Union, exp.Except, exp.Intersect)
 class _Translator:
     """One statement: ``statement()`` returns its SQLite form or raises."""
 
-    def __init__(self, src: _Source, root: exp.Expression) -> None:
+    def __init__(self, src: _Source, root: exp.Expression, schema: Schema | None = None) -> None:
+        self.typed = bool(schema) and (_reads_decimals(root, schema or {}) or _makes_decimals(root))
+        # Outputs without an alias, by position: qualify names them _col_0...;
+        # they get the name PostgreSQL gives them instead.
+        self.unnamed: dict[int, str] = {}
+        if self.typed and isinstance(root, exp.Select) and not any(
+                isinstance(e, exp.Star) or isinstance(e, exp.Column) and isinstance(e.this, exp.Star)
+                for e in root.expressions):
+            self.unnamed = {i: _pg_output_name(e) for i, e in enumerate(root.expressions)
+                            if not isinstance(e, (exp.Alias, exp.Column))}
+        if self.typed:
+            root = _annotated(src, root, schema or {})
         self.src, self.root = src, root
+        # Typed statements: output kinds of each SELECT, columns of each
+        # derived table (CTE or subquery) by alias, output aliases in scope.
+        self.outputs: dict[int, list[tuple[str, Any]]] = {}
+        self.derived: dict[str, dict[str, Any]] = {}
+        self.scopes: list[dict[str, Any]] = []
+        self.aliases = {t.alias_or_name: t.name for t in root.find_all(exp.Table) if not t.db}
         # Line of every original node, computed before anything is replaced
         # (replacements carry no positions). Keep the nodes alive so that
         # their ids stay unique.
@@ -284,29 +321,70 @@ class _Translator:
         if not isinstance(self.root, _STATEMENTS):
             raise self.refuse(self.root, f"{self.root.key.upper()} statement",
                               "only queries (SELECT, WITH, UNION) are translated")
-        return self.tr(self.root)[0]
+        out = self.tr(self.root)[0]
+        if isinstance(out, exp.Select):
+            _decimal_outputs_as_text(self, out)
+            _name_outputs(out, self.unnamed)
+        return out
 
-    def tr(self, node: exp.Expression) -> tuple[exp.Expression, str | None]:
+    def output_kinds(self) -> list[tuple[str, Any]]:
+        """The kinds of the statement's output columns (after statement())."""
+        return self.outputs.get(id(self.root), [])
+
+    def tr(self, node: exp.Expression) -> tuple[exp.Expression, Any]:
         """(SQLite form of ``node``, its kind)."""
+        out, kind = self._tr(node)
+        parent = node.parent
+        if isinstance(kind, Dec) and isinstance(parent, exp.Expression) and not isinstance(parent, _DEC_PARENTS):
+            raise self.refuse(parent, _construct(parent), "a numeric (decimal) operand is not translated here")
+        return out, kind
+
+    def _tr(self, node: exp.Expression) -> tuple[exp.Expression, Any]:
         handler = _HANDLERS.get(type(node))
         if handler is not None:
             return handler(self, node)
         if type(node) in _PASS:
-            return self.children(node), _PASS[type(node)]
+            kinds: dict[str, Any] = {}
+            out, kind = self.children(node, kinds), _PASS[type(node)]
+            if isinstance(kinds.get("this"), Dec) and isinstance(node, _DEC_PROPAGATE):
+                if isinstance(node, (exp.Lag, exp.Lead)) and node.args.get("default") is not None:
+                    raise self.refuse(node, _construct(node), "a default for a numeric (decimal) is not translated")
+                kind = kinds["this"]
+            if isinstance(node, exp.Alias) and self.typed:
+                kind = kinds.get("this")
+            return out, kind
         if isinstance(node, exp.Literal):
             return node, _literal_kind(node)
         raise self.refuse(node, _construct(node), "not among the constructs translated for SQLite")
 
-    def children(self, node: exp.Expression) -> exp.Expression:
-        """Translate ``node``'s children in place."""
+    def children(self, node: exp.Expression, kinds: dict[str, Any] | None = None) -> exp.Expression:
+        """Translate ``node``'s children in place (their kinds into ``kinds``)."""
         if isinstance(node, _LEAVES):
             return node
         for key, value in list(node.args.items()):
             if isinstance(value, exp.Expression):
-                node.set(key, self.tr(value)[0])
+                out, kind = self.tr(value)
+                node.set(key, out)
+                if kinds is not None:
+                    kinds[key] = kind
             elif isinstance(value, list) and any(isinstance(v, exp.Expression) for v in value):
                 node.set(key, [self.tr(v)[0] if isinstance(v, exp.Expression) else v for v in value])
         return node
+
+    def column_kind(self, node: exp.Column) -> Any:
+        """A column's kind in a typed statement: decimal and integer columns
+        of the schema's tables, and the kinds of derived tables' outputs."""
+        if not self.typed:
+            return None
+        if not node.table:  # an output alias (ORDER BY total)
+            for outputs in reversed(self.scopes):
+                if node.name in outputs:
+                    return outputs[node.name]
+        source = self.derived.get(node.table) or self.derived.get(self.aliases.get(node.table, ""))
+        kind = _type_kind(node.type)
+        if source is not None:  # a CTE or subquery: what the translation made of it
+            return source.get(node.name) or (kind if kind == INT else None)
+        return kind
 
 
 def _literal_kind(node: exp.Literal) -> str:
@@ -335,9 +413,13 @@ def _h_cast(t: _Translator, node: exp.Cast) -> Result:
     to = node.to
     target = kind_of_type(to)
     name = f"CAST(... AS {to.sql(dialect='postgres')})"
+    if to.this == exp.DataType.Type.DECIMAL and len(to.expressions) in (1, 2):
+        return _cast_to_decimal(t, node, name)
     if target is None or to.expressions:
         raise t.refuse(node, name, "SQLite has no such type, or would not apply its length/precision")
     x, kind = t.tr(node.this)
+    if isinstance(kind, Dec):
+        return _cast_decimal(t, node, name, x, kind)
     value = literal_value(node.this)
     if target == DATE:
         if isinstance(value, str) and _call_value("date", value) is None:
@@ -378,6 +460,8 @@ def _h_arith(t: _Translator, node: Any) -> Result:  # an exp.Binary
         raise t.refuse(node, "interval arithmetic", "only <date or timestamp> +/- INTERVAL '<n> <unit>' is translated")
     a, ka = t.tr(node.this)
     b, kb = t.tr(right)
+    if isinstance(ka, Dec) or isinstance(kb, Dec):
+        return _decimal_arith(t, node, op, (a, ka), (b, kb))
     divisor = literal_value(right)
     safe_divisor = op not in "/%" or (isinstance(divisor, (int, float)) and divisor != 0)
     if ka in NUMERIC_KINDS and kb in NUMERIC_KINDS and safe_divisor and op != "%":
@@ -509,11 +593,14 @@ def _h_extract(t: _Translator, node: exp.Extract) -> Result:
 
 def _h_round(t: _Translator, node: exp.Round) -> Result:
     places = node.args.get("decimals")
+    x, kind = t.tr(node.this)
+    if isinstance(kind, Dec):
+        return _round_decimal(t, node, x, kind)
     n = literal_value(places) if places is not None else None
     if not isinstance(n, int) or n < 0:
         raise t.refuse(node, "round()", "PostgreSQL rounds double precision half to even and accepts negative "
                                         "places, SQLite does neither; write round(<numeric>, <places >= 0>)")
-    return _call("round", t.tr(node.this)[0], exp.Literal.number(n)), NUM
+    return _call("round", x, exp.Literal.number(n)), NUM
 
 
 def _h_string_agg(t: _Translator, node: exp.GroupConcat) -> Result:
@@ -539,17 +626,23 @@ def _h_greatest(t: _Translator, node: exp.Greatest | exp.Least) -> Result:
     # PostgreSQL ignores NULL arguments; SQLite's multi-argument max/min
     # return NULL if any is NULL. COALESCE(arg_i, the others) is arg_i when
     # it is not NULL and some other non-NULL argument otherwise.
-    args = [t.tr(a)[0] for a in [node.this, *node.expressions]]
+    originals = [node.this, *node.expressions]
+    translated = [t.tr(a) for a in originals]
+    args, kind = [x for x, _ in translated], None
+    if any(isinstance(k, Dec) for _, k in translated):
+        args, kind = _align(t, node, originals, translated)
     if len(args) == 1:
-        return args[0], None
+        return args[0], kind
     firsts = [exp.Coalesce(this=a.copy(), expressions=[o.copy() for o in args if o is not a]) for a in args]
-    return _call("max" if isinstance(node, exp.Greatest) else "min", *firsts), None
+    return _call("max" if isinstance(node, exp.Greatest) else "min", *firsts), kind
 
 
 def _h_distinct(t: _Translator, node: exp.Distinct) -> Result:
     if node.args.get("on") is not None:
         raise t.refuse(node, "DISTINCT ON", "SQLite has no DISTINCT ON; use row_number() OVER (PARTITION BY ...)")
-    return t.children(node), None
+    kinds = [t.tr(e) for e in node.expressions]
+    node.set("expressions", [x for x, _ in kinds])
+    return node, kinds[0][1] if len(kinds) == 1 else None
 
 
 def _h_wrap(t: _Translator, node: exp.Paren | exp.Neg) -> Result:
@@ -565,6 +658,384 @@ def _h_refuse(why: str, construct: str | None = None) -> Any:
     return handler
 
 
+# --------------------------------------------------------------------------
+# Decimals (numeric) on SQLite: scaled 64-bit integers. Each expression of
+# kind Dec(s) holds value * 10**s; the translator aligns scales where
+# PostgreSQL compares or adds numerics, and refuses what it cannot compute
+# with PostgreSQL's exact result (division, avg, numeric to text).
+# --------------------------------------------------------------------------
+def _is_decimal_type(type_text: str) -> bool:
+    return type_text.strip().upper().startswith(("DECIMAL", "NUMERIC"))
+
+
+def _reads_decimals(root: exp.Expression, schema: Schema) -> bool:
+    """Whether the statement reads a table of ``schema`` with a decimal column."""
+    for table in root.find_all(exp.Table):
+        columns = schema.get(table.db, {}).get(table.name, {})
+        if any(_is_decimal_type(str(t)) for t in columns.values()):
+            return True
+    return False
+
+
+def _makes_decimals(root: exp.Expression) -> bool:
+    """Whether the statement casts to numeric(p,s) (a decimal of its own)."""
+    return any(c.to.this == exp.DataType.Type.DECIMAL and c.to.expressions for c in root.find_all(exp.Cast))
+
+
+def _annotated(src: _Source, root: exp.Expression, schema: Schema) -> exp.Expression:
+    """The statement qualified (every column names its table, outputs are
+    aliased) and typed by sqlglot from ``schema``."""
+    from sqlglot.optimizer.annotate_types import annotate_types
+    from sqlglot.optimizer.qualify import qualify
+
+    tables: dict[str, object] = dict(schema)
+    try:
+        # Identifiers stay unquoted: SQLite reads an unknown "column" as a string.
+        tree = qualify(root, schema=tables, dialect="postgres", validate_qualify_columns=False,
+                       quote_identifiers=False)
+        return annotate_types(tree, schema=tables, dialect="postgres")
+    except SqlglotError as exc:
+        raise src.refuse(root, "statement", f"its column types cannot be determined: {_first_line(exc)}") from None
+
+
+def _type_kind(data_type: exp.DataType | None) -> Any:
+    """The kind of a schema column of type ``data_type`` (decimals and integers only)."""
+    if data_type is None:
+        return None
+    t = exp.DataType.Type
+    if data_type.this == t.DECIMAL:
+        params = [int(p.this.this) for p in data_type.expressions if isinstance(p.this, exp.Literal)]
+        return Dec(params[1] if len(params) == 2 else 0)
+    return INT if data_type.this in (t.SMALLINT, t.INT, t.BIGINT) else None
+
+
+def _exact_number(node: exp.Expression) -> decimal.Decimal | None:
+    """A number literal's exact value (1.50 is Decimal('1.50')), else None."""
+    if isinstance(node, exp.Neg):
+        inner = _exact_number(node.this)
+        return -inner if inner is not None else None
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            return decimal.Decimal(node.this)
+        except decimal.InvalidOperation:
+            return None
+    return None
+
+
+def _scale_of(t: _Translator, node: exp.Expression, original: exp.Expression, kind: Any) -> int | None:
+    """The scale an operand brings to a decimal operation (None: NULL)."""
+    if isinstance(kind, Dec):
+        return kind.scale
+    number = _exact_number(original)
+    if number is not None:
+        return max(-int(number.as_tuple().exponent), 0)
+    if kind == INT:
+        return 0
+    if isinstance(original, exp.Null):
+        return None
+    raise t.refuse(node, _construct(node), "a numeric (decimal) value is only combined with numerics, "
+                                           "integers and number literals")
+
+
+def _at_scale(original: exp.Expression, x: exp.Expression, kind: Any, scale: int | None, target: int) -> exp.Expression:
+    """``x`` (of ``scale``) as an integer count of 10**-target."""
+    number = _exact_number(original)
+    if scale is None or scale == target and number is None:
+        return x
+    if number is not None and not isinstance(kind, Dec):
+        return exp.Literal.number(int(number.scaleb(target, context=_EXACT)))
+    return _call("pg_dec_scale", x, exp.Literal.number(target - scale))
+
+
+def _align(t: _Translator, node: exp.Expression, originals: list[exp.Expression],
+           translated: list[tuple[exp.Expression, Any]]) -> tuple[list[exp.Expression], Dec]:
+    """Operands of a comparison, CASE, coalesce...: all at the largest scale."""
+    scales = [_scale_of(t, node, o, k) for o, (_, k) in zip(originals, translated)]
+    target = max([s for s in scales if s is not None] or [0])
+    return [_at_scale(o, x, k, s, target) for o, (x, k), s in zip(originals, translated, scales)], Dec(target)
+
+
+def _decimal_arith(t: _Translator, node: Any, op: str, a: tuple[exp.Expression, Any],
+                   b: tuple[exp.Expression, Any]) -> Result:
+    if op in "/%":
+        raise t.refuse(node, f"numeric {op}", "PostgreSQL chooses the scale of a numeric quotient itself; "
+                                              "use +, -, * and round(), or CAST to double precision first")
+    originals = [node.this, node.expression]
+    if op == "*":
+        scales = [_scale_of(t, node, o, k) for o, (_, k) in zip(originals, (a, b))]
+        if None in scales:
+            return exp.Null(), Dec(0)
+        operands = [_at_scale(o, x, k, s, s or 0) for o, (x, k), s in zip(originals, (a, b), scales)]
+        return _call("pg_dec_arith", _s(op), *operands), Dec(sum(s or 0 for s in scales))
+    operands, kind = _align(t, node, originals, [a, b])
+    return _call("pg_dec_arith", _s(op), *operands), kind
+
+
+def _h_mul(t: _Translator, node: exp.Mul) -> Result:
+    a, b = t.tr(node.this), t.tr(node.expression)
+    if isinstance(a[1], Dec) or isinstance(b[1], Dec):
+        return _decimal_arith(t, node, "*", a, b)
+    node.set("this", a[0])
+    node.set("expression", b[0])
+    return node, None
+
+
+def _round_decimal(t: _Translator, node: exp.Round, x: exp.Expression, kind: Dec) -> Result:
+    places = node.args.get("decimals")
+    n = literal_value(places) if places is not None else 0
+    if not isinstance(n, int) or n < 0:
+        raise t.refuse(node, "round()", "only round(<numeric>) and round(<numeric>, <literal places >= 0>) "
+                                        "are translated")
+    if n >= kind.scale:  # PostgreSQL pads: round(1.25, 3) = 1.250
+        return _at_scale(node.this, x, kind, kind.scale, n), Dec(n)
+    return _call("pg_dec_round", x, exp.Literal.number(kind.scale), exp.Literal.number(n),
+                 exp.Literal.number(0)), Dec(n)
+
+
+def _cast_to_decimal(t: _Translator, node: exp.Cast, name: str) -> Result:
+    """CAST(x AS numeric(p[,s])): rounded half away from zero to the scale,
+    an error beyond the precision, as in PostgreSQL."""
+    params = [int(p.this.this) for p in node.to.expressions if isinstance(p.this, exp.Literal)]
+    precision, scale = params[0], params[1] if len(params) == 2 else 0
+    if precision > MAX_DECIMAL_DIGITS:
+        raise t.refuse(node, name, f"SQLite holds at most {MAX_DECIMAL_DIGITS} digits of a numeric")
+    x, kind = t.tr(node.this)
+    number = _exact_number(node.this)
+    if number is not None:
+        x, source = _s(str(number)), 0
+    elif isinstance(kind, Dec):
+        source = kind.scale
+    elif kind in (INT, TEXT):
+        source = 0
+    else:
+        raise t.refuse(node, name, "only numerics, integers, text and number literals are cast to numeric(p,s) "
+                                   "(PostgreSQL converts a double precision value through 15 digits)")
+    return _call("pg_dec_round", x, exp.Literal.number(source), exp.Literal.number(scale),
+                 exp.Literal.number(precision)), Dec(scale)
+
+
+def _cast_decimal(t: _Translator, node: exp.Cast, name: str, x: exp.Expression, kind: Dec) -> Result:
+    """CAST of a numeric (decimal) to another type."""
+    to = node.to.this
+    types = exp.DataType.Type
+    if to == types.DECIMAL:  # numeric without precision: the same value
+        return x, kind
+    if to in (types.INT, types.BIGINT, types.SMALLINT):  # PostgreSQL rounds half away from zero
+        return _call("pg_dec_round", x, exp.Literal.number(kind.scale), exp.Literal.number(0),
+                     exp.Literal.number(0)), INT
+    if to == types.DOUBLE:
+        return _call("pg_dec_float", x, exp.Literal.number(kind.scale)), NUM
+    raise t.refuse(node, name, "a numeric (decimal) is cast to numeric, integer or double precision only "
+                               "(PostgreSQL writes each numeric value as text with its own scale)")
+
+
+def _decimal_outputs_as_text(t: _Translator, select: exp.Select) -> None:
+    """The statement's decimal outputs as exact text ('12.30'): the reader
+    types the column (query.py); an ORDER BY on such an output still sorts
+    the numbers."""
+    by_alias, by_position, outputs = {}, {}, []
+    for i, (output, (name, kind)) in enumerate(zip(select.expressions, t.output_kinds()), start=1):
+        if isinstance(kind, Dec):
+            inner = output.this if isinstance(output, exp.Alias) else output
+            by_alias[name], by_position[i] = inner, inner
+            text = _call("pg_dec_text", inner.copy(), exp.Literal.number(kind.scale))
+            output = exp.alias_(text, name, quoted=True)
+        outputs.append(output)
+    select.set("expressions", outputs)
+    order = select.args.get("order")
+    for ordered in order.expressions if order is not None else []:
+        key = ordered.this
+        position = literal_value(key) if isinstance(key, exp.Literal) else None
+        if isinstance(key, exp.Column) and not key.table and key.name in by_alias:
+            ordered.set("this", by_alias[key.name].copy())
+        elif isinstance(position, int) and position in by_position:
+            ordered.set("this", by_position[position].copy())
+
+
+_PG_TYPE_NAMES = {exp.DataType.Type.DECIMAL: "numeric", exp.DataType.Type.INT: "int4", exp.DataType.Type.BIGINT: "int8",
+                  exp.DataType.Type.DOUBLE: "float8", exp.DataType.Type.TEXT: "text", exp.DataType.Type.DATE: "date",
+                  exp.DataType.Type.TIMESTAMP: "timestamp", exp.DataType.Type.VARCHAR: "varchar"}
+
+
+def _pg_output_name(node: exp.Expression) -> str:
+    """The name PostgreSQL gives an output without an alias (FigureColname):
+    a function's name, a cast's operand's name, 'case', else '?column?'."""
+    if isinstance(node, exp.Cast):
+        inner = _pg_output_name(node.this)
+        return inner if inner != "?column?" else _PG_TYPE_NAMES.get(node.to.this, inner)
+    if isinstance(node, exp.Column):
+        return node.name
+    if isinstance(node, exp.Case):
+        return "case"
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower()
+    if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
+        return "date_trunc"
+    if isinstance(node, exp.GroupConcat):
+        return "string_agg"
+    if isinstance(node, exp.Func) and not isinstance(node, (exp.Binary, exp.Unary)):
+        return node.sql_name().lower()
+    return "?column?"
+
+
+def _name_outputs(select: exp.Select, names: dict[int, str]) -> None:
+    """Give outputs that had no alias PostgreSQL's name; an ORDER BY on one
+    names its expression instead."""
+    order = select.args.get("order")
+    for i, name in names.items():
+        output = select.expressions[i] if i < len(select.expressions) else None
+        if not isinstance(output, exp.Alias):
+            continue
+        for ordered in order.expressions if order is not None else []:
+            key = ordered.this
+            if isinstance(key, exp.Column) and not key.table and key.name == output.alias:
+                inner = output.this
+                if isinstance(inner, exp.Anonymous) and inner.name == "pg_dec_text":
+                    inner = inner.expressions[0]
+                ordered.set("this", inner.copy())
+        output.set("alias", exp.to_identifier(name, quoted=True))
+
+
+def _h_column(t: _Translator, node: exp.Column) -> Result:
+    return node, t.column_kind(node)
+
+
+def _h_select(t: _Translator, node: exp.Select) -> Result:
+    """A SELECT: its sources first (their columns' kinds), then its outputs,
+    whose aliases ORDER BY may name. Untyped statements too: a cast to
+    numeric(p,s) makes a decimal there."""
+    for key in ("with_", "from_", "joins"):
+        value = node.args.get(key)
+        if isinstance(value, exp.Expression):
+            node.set(key, t.tr(value)[0])
+        elif isinstance(value, list):
+            node.set(key, [t.tr(v)[0] for v in value])
+    outputs, translated = [], []
+    for output in list(node.expressions):
+        name = output.alias_or_name if isinstance(output, (exp.Alias, exp.Column)) else _pg_output_name(output)
+        x, kind = t.tr(output)
+        translated.append(x)
+        outputs.append((name, kind))
+    node.set("expressions", translated)
+    t.outputs[id(node)] = outputs
+    t.scopes.append(dict(outputs))
+    try:
+        for key, value in list(node.args.items()):
+            if key in ("with_", "from_", "joins", "expressions"):
+                continue
+            if isinstance(value, exp.Expression):
+                node.set(key, t.tr(value)[0])
+            elif isinstance(value, list) and any(isinstance(v, exp.Expression) for v in value):
+                node.set(key, [t.tr(v)[0] if isinstance(v, exp.Expression) else v for v in value])
+    finally:
+        t.scopes.pop()
+    return node, None
+
+
+def _h_derived(t: _Translator, node: exp.Subquery | exp.CTE) -> Result:
+    """A CTE or subquery: its outputs' kinds become its columns' kinds; a
+    scalar subquery has the kind of its one output."""
+    t.children(node)
+    outputs = t.outputs.get(id(node.this), [])
+    if node.alias and not t.typed and any(isinstance(k, Dec) for _, k in outputs):
+        raise t.refuse(node, "numeric(p,s) out of a subquery or CTE", "translated only with the tables' schema "
+                                                                     "(as the pipeline and check give it)")
+    if node.alias:
+        t.derived[node.alias] = dict(outputs)
+        return node, None
+    return node, outputs[0][1] if isinstance(node, exp.Subquery) and len(outputs) == 1 else None
+
+
+def _h_set_operation(t: _Translator, node: exp.Union | exp.Except | exp.Intersect) -> Result:
+    t.children(node)
+    for side in (node.this, node.expression):
+        if any(isinstance(k, Dec) for _, k in t.outputs.get(id(side), [])):
+            raise t.refuse(node, node.key.upper(), "numeric (decimal) columns of a set operation are not translated")
+    t.outputs[id(node)] = t.outputs.get(id(node.this), [])
+    return node, None
+
+
+def _h_compare(t: _Translator, node: exp.Expression) -> Result:
+    """=, <>, <, <=, >, >=, IS [NOT] DISTINCT FROM, BETWEEN, IN (list)."""
+    keys = [k for k in ("this", "expression", "low", "high") if isinstance(node.args.get(k), exp.Expression)]
+    originals = [node.args[k] for k in keys] + list(node.expressions)
+    translated = [t.tr(o) for o in originals]
+    if isinstance(node, exp.In) and node.args.get("query") is not None:
+        node.set("query", t.tr(node.args["query"])[0])
+    if any(isinstance(k, Dec) for _, k in translated):
+        if isinstance(node, exp.In) and node.args.get("query") is not None:
+            raise t.refuse(node, "IN (subquery)", "a numeric (decimal) IN a subquery is not translated")
+        values, _ = _align(t, node, originals, translated)
+    else:
+        values = [x for x, _ in translated]
+    for key, value in zip(keys, values):
+        node.set(key, value)
+    if node.expressions:
+        node.set("expressions", values[len(keys):])
+    return node, None
+
+
+def _h_choice(t: _Translator, node: exp.Expression) -> Result:
+    """coalesce, nullif and CASE: the values at one scale when one is a decimal."""
+    if isinstance(node, exp.Case):
+        if node.args.get("this") is not None:
+            x, kind = t.tr(node.this)
+            node.set("this", x)
+            if isinstance(kind, Dec):
+                raise t.refuse(node, "CASE <numeric> WHEN", "write CASE WHEN <numeric> = ... THEN")
+        for branch in node.args.get("ifs") or []:
+            branch.set("this", t.tr(branch.this)[0])
+        slots: list[tuple[exp.Expression, str | tuple[str, int]]] = [(b, "true") for b in node.args.get("ifs") or []]
+        slots.append((node, "default"))
+    else:
+        slots = [(node, "this"), (node, "expression")]
+        slots += [(node, ("expressions", i)) for i in range(len(node.expressions))]
+    present = [(owner, key) for owner, key in slots if _slot(owner, key) is not None]
+    originals = [_slot(owner, key) for owner, key in present]
+    translated = [t.tr(o) for o in originals]
+    values, kind = [x for x, _ in translated], None
+    if any(isinstance(k, Dec) for _, k in translated):
+        values, kind = _align(t, node, originals, translated)
+    listed = [v for (_, key), v in zip(present, values) if isinstance(key, tuple)]
+    for (owner, key), value in zip(present, values):
+        if not isinstance(key, tuple):
+            owner.set(key, value)
+    if listed:
+        node.set("expressions", listed)
+    return node, kind
+
+
+def _slot(owner: exp.Expression, key: str | tuple[str, int]) -> Any:
+    if isinstance(key, tuple):
+        return owner.expressions[key[1]]
+    value = owner.args.get(key)
+    return value if isinstance(value, exp.Expression) else None
+
+
+def _h_sum_avg(t: _Translator, node: exp.Sum | exp.Avg) -> Result:
+    x, kind = t.tr(node.this)
+    node.set("this", x)
+    if isinstance(kind, Dec) and isinstance(node, exp.Avg):
+        raise t.refuse(node, "avg()", "PostgreSQL chooses the scale of a numeric average itself; "
+                                      "use sum() and count(), or avg(CAST(... AS double precision))")
+    return node, kind if isinstance(kind, Dec) else NUM
+
+
+# Parents that know what a decimal operand means (anything else refuses it).
+_DEC_PARENTS = (
+    exp.Alias, exp.Paren, exp.Neg, exp.Abs, exp.Min, exp.Max, exp.Sum, exp.Avg, exp.Count, exp.Distinct,
+    exp.Filter, exp.Window, exp.Lag, exp.Lead, exp.FirstValue, exp.LastValue, exp.Subquery, exp.Ordered,
+    exp.Group, exp.Select, exp.Cast, exp.Round, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.EQ, exp.NEQ,
+    exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ, exp.Between, exp.In, exp.Coalesce,
+    exp.Nullif, exp.Case, exp.If, exp.Greatest, exp.Least, exp.Is,
+)
+# Pass-through constructs whose value is their first argument's.
+_DEC_PROPAGATE = (exp.Alias, exp.Abs, exp.Min, exp.Max, exp.Filter, exp.Window, exp.Lag, exp.Lead,
+                  exp.FirstValue, exp.LastValue)
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
+                exp.Between, exp.In)
+
+
 _HANDLERS: dict[type, Any] = {
     exp.Cast: _h_cast, exp.Add: _h_arith, exp.Sub: _h_arith, exp.Div: _h_arith, exp.Mod: _h_arith,
     exp.Like: _h_like, exp.ILike: _h_like, exp.Anonymous: _h_anonymous, exp.Upper: _h_text_function,
@@ -577,6 +1048,10 @@ _HANDLERS: dict[type, Any] = {
     exp.Interval: _h_refuse("only <date or timestamp> +/- INTERVAL '<n> <unit>' is translated"),
     exp.CurrentDate: _h_refuse("depends on the session time zone", "current_date"),
     exp.CurrentTimestamp: _h_refuse("depends on the session time zone", "now()"),
+    exp.Column: _h_column, exp.Select: _h_select, exp.Subquery: _h_derived, exp.CTE: _h_derived,
+    exp.Union: _h_set_operation, exp.Except: _h_set_operation, exp.Intersect: _h_set_operation,
+    exp.Coalesce: _h_choice, exp.Nullif: _h_choice, exp.Case: _h_choice, exp.Sum: _h_sum_avg,
+    exp.Avg: _h_sum_avg, exp.Mul: _h_mul, **dict.fromkeys(_COMPARISONS, _h_compare),
 }
 
 
@@ -746,10 +1221,82 @@ class PgStringAgg:
         return 0
 
 
+_INT64 = 2 ** 63
+
+
+def _stored(value: Any) -> int:
+    """A numeric operand: the scaled integer the warehouse stores (warehouse.backends.sqlite)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"a numeric (decimal) value is stored as an integer, not {value!r}: rebuild the table")
+
+
+def _checked(value: int) -> int:
+    if not -_INT64 <= value < _INT64:
+        raise ValueError("numeric value out of range: SQLite holds a numeric of at most 18 digits")
+    return value
+
+
+def pg_dec_arith(op: str, a: Any, b: Any) -> int | None:
+    """+, - or * of two numerics (scaled integers, aligned by the translation);
+    an error on overflow where SQLite alone would turn to a double."""
+    if a is None or b is None:
+        return None
+    a, b = _stored(a), _stored(b)
+    return _checked(a + b if op == "+" else a - b if op == "-" else a * b)
+
+
+def pg_dec_scale(value: Any, places: int) -> int | None:
+    """A numeric of scale s as one of scale s + places (exact)."""
+    return None if value is None else _checked(_stored(value) * 10 ** places)
+
+
+def pg_dec_round(value: Any, scale: int, places: int, precision: int) -> int | None:
+    """round(value, places), or CAST(value AS numeric(precision, places)) when
+    ``precision`` > 0: half away from zero, as PostgreSQL rounds a numeric.
+    ``value`` is a numeric of ``scale`` (an integer) or text to parse."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and places <= scale:
+        # Integer arithmetic (the common case, and 4x faster than Decimal).
+        unit = 10 ** (scale - places)
+        quotient, rest = divmod(abs(value), unit)
+        rounded_int = (quotient + (2 * rest >= unit)) * (1 if value >= 0 else -1)
+        if precision and abs(rounded_int) >= 10 ** precision:
+            raise ValueError(f"numeric field overflow: {value} (scale {scale}) does not fit "
+                             f"numeric({precision},{places})")
+        return _checked(rounded_int)
+    if isinstance(value, str):
+        try:
+            number = decimal.Decimal(value.strip())
+        except decimal.InvalidOperation:
+            raise ValueError(f"invalid input syntax for type numeric: {value!r}") from None
+    else:
+        number = decimal.Decimal(_stored(value)).scaleb(-scale, context=_EXACT)
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a number SQLite can hold")
+    rounded = number.quantize(decimal.Decimal(1).scaleb(-places), rounding=decimal.ROUND_HALF_UP, context=_EXACT)
+    if precision and abs(rounded) >= decimal.Decimal(10) ** (precision - places):
+        raise ValueError(f"numeric field overflow: {number} does not fit numeric({precision},{places})")
+    return _checked(int(rounded.scaleb(places, context=_EXACT)))
+
+
+def pg_dec_text(value: Any, scale: int) -> str | None:
+    """A numeric as exact text with its scale ('12.30')."""
+    return None if value is None else format(decimal.Decimal(_stored(value)).scaleb(-scale, context=_EXACT), "f")
+
+
+def pg_dec_float(value: Any, scale: int) -> float | None:
+    """CAST(numeric AS double precision): the nearest double, as PostgreSQL."""
+    return None if value is None else float(decimal.Decimal(_stored(value)).scaleb(-scale, context=_EXACT))
+
+
 _SCALAR_FUNCTIONS: dict[str, tuple[int, Any]] = {
     "pg_upper": (1, pg_upper), "pg_lower": (1, pg_lower), "initcap": (1, initcap),
     "pg_like": (3, pg_like), "split_part": (3, split_part), "lpad": (-1, lpad), "rpad": (-1, rpad),
-    "make_date": (3, make_date), "pg_arith": (3, pg_arith),
+    "make_date": (3, make_date), "pg_arith": (3, pg_arith), "pg_dec_arith": (3, pg_dec_arith),
+    "pg_dec_scale": (2, pg_dec_scale), "pg_dec_round": (4, pg_dec_round), "pg_dec_text": (2, pg_dec_text),
+    "pg_dec_float": (2, pg_dec_float),
 }
 
 
@@ -787,7 +1334,25 @@ def output_types(sql: str, schema: dict[str, dict[str, dict[str, str]]]) -> dict
         data_type = select.type
         known = data_type is not None and data_type.this not in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL)
         out[select.alias_or_name] = data_type if known else None
+    for name, scale in decimal_scales(sql, schema).items():
+        out[name] = exp.DataType.build(f"DECIMAL(38, {scale})")
     return out
+
+
+def decimal_scales(sql: str, schema: Schema) -> dict[str, int]:
+    """The scale of each numeric (decimal) output of the (last) query, by
+    PostgreSQL's rules (a sum keeps its scale, a product adds the scales,
+    round(x, n) has n): what the translation computes on SQLite. {} when
+    the query reads no decimal or cannot be translated."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=_WorkbenchPostgres) if s is not None]
+        translator = _Translator(_Source("query.sql", sql), statements[-1], schema)  # type: ignore[arg-type]
+        if not translator.typed:
+            return {}
+        translator.statement()
+    except Exception:  # noqa: BLE001 - typing is best effort, as in output_types; translating refuses
+        return {}
+    return {name: kind.scale for name, kind in translator.output_kinds() if isinstance(kind, Dec)}
 
 
 def type_name(data_type: exp.DataType | None) -> str:

@@ -53,11 +53,12 @@ def read_sql_file(path: Path, backend: Backend, config: Config | None = None) ->
     """The file prepared for ``backend``; an untranslatable file is a failed
     step (StepFailed, logged by the stage), raised before any data changes."""
     text = path.read_text(encoding="utf-8")
+    schema = None if config is None else sql_schema(config)
     try:
-        prepared = backend.prepare_sql(text, path)
+        prepared = backend.prepare_sql(text, path, schema)
     except SqlNotPortable as exc:
         raise StepFailed(str(exc)) from None
-    types = {} if config is None else result_types(text, config)
+    types = {} if config is None else result_types(text, config, schema)
     return SqlFile(path, prepared, types)
 
 
@@ -82,8 +83,9 @@ def check_sql_files(config: Config, backend: Backend) -> list[Path]:
                     f"{col.scale}) cannot be stored exactly on {backend.name} (at most "
                     f"{backend.max_decimal_digits} digits)")
     paths = sql_files(config)
+    schema = sql_schema(config)
     for path in paths:
-        backend.prepare_sql(path.read_text(encoding="utf-8"), path)
+        backend.prepare_sql(path.read_text(encoding="utf-8"), path, schema)
     check_declared_reads(config)
     return paths
 
@@ -130,21 +132,36 @@ def _table_schema(dataset: DatasetConfig) -> dict[str, str]:
 
 def sql_schema(config: Config) -> dict[str, dict[str, dict[str, str]]]:
     """The tables .sql files read, with their column types: stage tables from
-    the config, core tables from their transform's own output types."""
+    the config, core tables from their transform's own output types, mart
+    tables from their publish file's."""
     stage = {d.table: _table_schema(d) for d in config.datasets.values()}
+    # A result column named like a config column takes that column's type
+    # (query_period with known_types): on SQLite that decides the scale a
+    # decimal is stored at, which the translation of later files relies on.
+    named: dict[str, str] = {}
+    for d in config.datasets.values():
+        for column, sql_type in _table_schema(d).items():
+            named.setdefault(column, sql_type)
+
+    def typed(sql: Path, tables: dict[str, dict[str, dict[str, str]]]) -> dict[str, str]:
+        annotated = output_types(sql.read_text(encoding="utf-8"), tables)
+        return {n: named.get(n, type_name(t)) for n, t in annotated.items()}
+
     core = {}
     for d in config.datasets.values():
-        core[d.table] = dict(stage[d.table])
-        if d.transform is not None:
-            annotated = output_types(d.transform.read_text(encoding="utf-8"), {"stage": stage})
-            core[d.table] = {name: type_name(t) for name, t in annotated.items()} or core[d.table]
-    return {"stage": stage, "core": core}
+        core[d.table] = typed(d.transform, {"stage": stage}) if d.transform is not None else {}
+        core[d.table] = core[d.table] or dict(stage[d.table])
+        core[d.table].setdefault(PERIOD_COLUMN, "VARCHAR(7)")
+    mart = {name: {**typed(path, {"stage": stage, "core": core}), PERIOD_COLUMN: "VARCHAR(7)"}
+            for d in config.datasets.values() for name, path in d.publish.items()}
+    return {"stage": stage, "core": core, "mart": mart}
 
 
-def result_types(sql: str, config: Config) -> dict[str, pa.DataType]:
+def result_types(sql: str, config: Config, schema: dict[str, dict[str, dict[str, str]]] | None = None
+                 ) -> dict[str, pa.DataType]:
     """Arrow types of a query's output columns, as far as the SQL tells."""
     out = {}
-    for name, data_type in output_types(sql, sql_schema(config)).items():
+    for name, data_type in output_types(sql, schema or sql_schema(config)).items():
         arrow = arrow_type_of(data_type) if data_type is not None else None
         if arrow is not None:
             out[name] = arrow
@@ -179,8 +196,10 @@ def arrow_type_of(data_type: exp.DataType) -> pa.DataType | None:
 
 
 def _decimals(values: list[Any], scale: int) -> list[decimal.Decimal | None]:
-    # SQLite returns a decimal column's values as doubles: repr gives back the
-    # decimal that was stored (warehouse.backends.sqlite.SqliteDecimal).
+    # Decimals come as Decimal (PostgreSQL, or a SQLite decimal column read
+    # through its type) or as exact text (a translated query's numeric
+    # output on SQLite, warehouse.dialect); a double only from a float
+    # expression, taken through its shortest repr.
     quantum = decimal.Decimal(1).scaleb(-scale)
     return [None if v is None else decimal.Decimal(repr(v) if isinstance(v, float) else str(v)).quantize(
         quantum, rounding=decimal.ROUND_HALF_EVEN) for v in values]

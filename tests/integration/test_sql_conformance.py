@@ -15,6 +15,11 @@ Normalisation (representation only, applied to both sides alike):
   8, 30) are equal, but a date never equals a datetime;
 - numbers compare with a relative tolerance of 1e-12 (numeric becomes
   double precision on SQLite); 3 and 3.5 still differ.
+
+Decimal columns (``stage.money``, typed ``decimal(p,s)`` as the warehouse
+types them: NUMERIC on PostgreSQL, scaled 64-bit integers on SQLite) are
+translated with the tables' schema and compared EXACTLY: every value as a
+Python Decimal, no tolerance.
 """
 from __future__ import annotations
 
@@ -31,7 +36,10 @@ import sqlalchemy as sa
 
 from pipeline.errors import SqlNotPortable, UsageError
 from pipeline.warehouse import dialect
+from pipeline.warehouse.backends import decimal_type
 from pipeline.warehouse.dialect import check_file, register_sqlite_functions, translate
+
+D = decimal.Decimal
 
 PARAMS = {"period": "2018-01", "period_start": "2018-01-01", "period_end": "2018-01-31"}
 ROWS = [
@@ -58,6 +66,41 @@ def _sample_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
+# Decimal money: many 0.10/0.20 (a double sum drifts), ties for rounding,
+# negative values, a NULL, and amounts near 10**15.
+MONEY_ROWS = [
+    {"id": 1, "grp": "a", "amount": D("0.10"), "rate": D("1.2500"), "qty": 3, "big": D("999999999999999.99")},
+    {"id": 2, "grp": "a", "amount": D("0.20"), "rate": D("0.3333"), "qty": 1, "big": D("0.01")},
+    {"id": 3, "grp": "b", "amount": D("2.25"), "rate": D("-0.0050"), "qty": -2, "big": D("-5.00")},
+    {"id": 4, "grp": "b", "amount": D("-2.25"), "rate": D("0.0001"), "qty": 0, "big": D("123456789012345.67")},
+    {"id": 5, "grp": "c", "amount": None, "rate": None, "qty": None, "big": None},
+    {"id": 6, "grp": "c", "amount": D("0.05"), "rate": D("10.0000"), "qty": 7, "big": D("0.00")},
+    {"id": 7, "grp": "a", "amount": D("0.30"), "rate": D("0.5000"), "qty": 2, "big": D("0.30")},
+] + [{"id": i, "grp": "m", "amount": D("0.10") if i % 2 else D("0.20"), "rate": D("0.0100"), "qty": 1,
+      "big": D("999999999999.99")} for i in range(100, 400)]
+MONEY_SCHEMA = {"stage": {"money": {"id": "BIGINT", "grp": "TEXT", "amount": "DECIMAL(14,2)",
+                                    "rate": "DECIMAL(6,4)", "qty": "BIGINT", "big": "DECIMAL(18,2)"},
+                          "sample": {"id": "BIGINT", "name": "TEXT", "grp": "TEXT", "code": "TEXT",
+                                     "amount": "DOUBLE PRECISION", "qty": "BIGINT", "d": "DATE", "ts": "TIMESTAMP",
+                                     "flag": "BOOLEAN"}}}
+
+
+def _money_table(metadata: sa.MetaData) -> sa.Table:
+    # The warehouse's decimal type on each database (backends.decimal_type).
+    return sa.Table(
+        "money", metadata, sa.Column("id", sa.BigInteger(), primary_key=True), sa.Column("grp", sa.Text()),
+        sa.Column("amount", decimal_type(14, 2)), sa.Column("rate", decimal_type(6, 4)),
+        sa.Column("qty", sa.BigInteger()), sa.Column("big", decimal_type(18, 2)), schema="stage",
+    )
+
+
+def _create_tables(conn: sa.Connection) -> None:
+    metadata = sa.MetaData()
+    for table, rows in ((_sample_table(metadata), ROWS), (_money_table(metadata), MONEY_ROWS)):
+        table.create(conn)
+        conn.execute(table.insert(), rows)
+
+
 @pytest.fixture(scope="module")
 def pg_conn(pg_database: str) -> Any:
     # The session's database is shared with the workspace tests: start from
@@ -68,10 +111,8 @@ def pg_conn(pg_database: str) -> Any:
     engine = sa.create_engine(pg_database)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS stage")
-        conn.exec_driver_sql("DROP TABLE IF EXISTS stage.sample")
-        table = _sample_table(sa.MetaData())
-        table.create(conn)
-        conn.execute(table.insert(), ROWS)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS stage.sample, stage.money")
+        _create_tables(conn)
     with engine.connect() as conn:
         conn.exec_driver_sql("SET TIME ZONE 'UTC'")
         yield conn
@@ -91,9 +132,7 @@ def sqlite_conn(tmp_path_factory: pytest.TempPathFactory) -> Any:
         register_sqlite_functions(dbapi_conn)
 
     with engine.begin() as conn:
-        table = _sample_table(sa.MetaData())
-        table.create(conn)
-        conn.execute(table.insert(), ROWS)
+        _create_tables(conn)
     with engine.connect() as conn:
         yield conn
     engine.dispose()
@@ -259,6 +298,7 @@ def test_refused_sql_runs_on_postgresql(case: str, pg_conn: sa.Connection) -> No
 
 def test_corpus_is_large_enough() -> None:
     assert len(SAME) + len(REFUSED) >= 40
+    assert len(DEC_SAME) + len(DEC_REFUSED) >= 20
 
 
 def test_line_of_the_construct_is_reported(tmp_path: Path) -> None:
@@ -329,9 +369,168 @@ def test_functions_are_deterministic_and_minimal(lite: sqlite3.Connection) -> No
     lite.execute("CREATE INDEX i ON t (pg_upper(x), initcap(x), split_part(x, '-', 1))")
     assert set(dialect._SCALAR_FUNCTIONS) == {
         "pg_upper", "pg_lower", "initcap", "pg_like", "split_part", "lpad", "rpad", "make_date", "pg_arith",
+        "pg_dec_arith", "pg_dec_scale", "pg_dec_round", "pg_dec_text", "pg_dec_float",
     }
 
 
 def test_unknown_dialect_is_refused() -> None:
     with pytest.raises(SqlNotPortable, match="unknown warehouse dialect 'mysql'"):
         translate("SELECT 1", source="x.sql", dialect="mysql")
+
+
+# ------------------------------------------------------- decimals, exactly
+M = "FROM stage.money"
+MO = f"{M} ORDER BY id"
+DEC_SAME = {
+    "sum_by_group": f"SELECT grp, SUM(amount) AS total, SUM(big) AS big_total {M} GROUP BY grp ORDER BY grp",
+    "sum_ordered_by_alias": f"SELECT grp, SUM(amount) AS total {M} GROUP BY grp ORDER BY total DESC, grp",
+    "sum_everything": f"SELECT SUM(amount) AS amount, SUM(big) AS big, SUM(rate) AS rate, COUNT(amount) AS n {M}",
+    "add_sub": f"SELECT id, amount + 1.5 AS a, amount - rate AS b, amount + qty AS c, -amount AS d, abs(amount) AS e {MO}",
+    "mul": f"SELECT id, amount * 3 AS a, amount * qty AS b, amount * rate AS c, amount * 1.25 AS d, 2 * big AS e {MO}",
+    "round": f"SELECT id, round(amount, 1) AS a, round(rate, 2) AS b, round(amount) AS c, round(amount, 3) AS d, "
+             f"round(amount * rate, 2) AS e {MO}",
+    "compare_literals": f"SELECT id, amount > 0.125 AS a, amount = 0.3 AS b, amount BETWEEN 0.1 AND 0.2 AS c, "
+                        f"amount IN (0.1, 0.30) AS d, amount > qty AS e, amount IS DISTINCT FROM 0.05 AS f {MO}",
+    "where_and_order": f"SELECT id, amount {M} WHERE amount >= 0.2 AND rate < 1 AND grp <> 'm' ORDER BY amount DESC, id",
+    "casts": f"SELECT id, CAST(amount AS NUMERIC(10, 1)) AS a, CAST(qty AS NUMERIC(8, 2)) AS b, "
+             f"CAST('12.345' AS NUMERIC(8, 2)) AS c, CAST(amount AS INTEGER) AS d, "
+             f"CAST(amount AS DOUBLE PRECISION) AS e, amount::numeric AS f {MO}",
+    "min_max": f"SELECT grp, MIN(amount) AS lo, MAX(amount) AS hi, MAX(big) AS top {M} GROUP BY grp ORDER BY grp",
+    "window_sum": f"SELECT id, SUM(amount) OVER (PARTITION BY grp ORDER BY id) AS running {M} WHERE grp <> 'm' ORDER BY id",
+    "coalesce_case": f"SELECT id, COALESCE(amount, 0) AS a, CASE WHEN qty > 2 THEN amount ELSE 0.005 END AS b, "
+                     f"NULLIF(amount, 0.3) AS c, greatest(amount, 0.2) AS d, least(amount, rate) AS e {MO}",
+    "cte_of_sums": f"WITH t AS (SELECT grp, SUM(amount) AS s {M} GROUP BY grp) "
+                   "SELECT x.grp, x.s * 2 AS doubled, x.s - 1 AS less FROM t AS x WHERE x.s > 0.25 ORDER BY x.grp",
+    "filter_distinct": f"SELECT SUM(amount) FILTER (WHERE qty > 1) AS a, SUM(DISTINCT amount) AS b, "
+                       f"COUNT(DISTINCT amount) AS c {M}",
+    "scalar_subquery": f"SELECT id {M} WHERE amount > (SELECT MIN(amount) + 0.3 {M}) ORDER BY id",
+    "subquery_in_from": f"SELECT q.grp, q.amount * q.qty AS line {M.replace('stage.money', '(SELECT grp, amount, qty FROM stage.money WHERE id < 10) AS q')} ORDER BY q.grp, line",
+    # No decimal column read, but casts make numerics: still exact.
+    "casts_of_literals": "SELECT id, CAST('2.675' AS NUMERIC(6, 2)) * 2 AS x, CAST(7 AS NUMERIC(4, 1)), "
+                         "CAST('-0.5' AS NUMERIC(3)) AS half FROM stage.sample ORDER BY 2, 1",
+    "cast_in_a_cte": "WITH c AS (SELECT id, CAST(qty AS NUMERIC(6, 2)) AS x FROM stage.sample) "
+                     "SELECT id, x, x * 2 AS y, x + 0.125 AS z FROM c WHERE x > 2.5 OR x IS NULL ORDER BY id",
+}
+DEC_REFUSED = {
+    "avg": (f"SELECT avg(amount) {M}", "avg()"),
+    "division": (f"SELECT amount / 2 {M}", "numeric /"),
+    "modulo": (f"SELECT amount % 2 {M}", "numeric %"),
+    "to_text": (f"SELECT CAST(amount AS TEXT) {M}", "CAST(... AS TEXT)"),
+    "concatenation": (f"SELECT 'x' || amount {M}", "'x' || "),
+    "precision_19": (f"SELECT CAST(amount AS NUMERIC(20, 2)) {M}", "CAST(... AS DECIMAL(20, 2))"),
+    "with_double": (f"SELECT amount + 1.5e0::double precision {M}", "money.amount + CAST("),
+    "union": (f"SELECT amount {M} UNION SELECT rate {M}", "UNION"),
+    "lag_default": (f"SELECT lag(amount, 1, 0) OVER (ORDER BY id) {M}", "lag()"),
+}
+
+
+def _exact(value: Any) -> Any:
+    """A value as a Python Decimal where it is a number (text included: a
+    translated numeric arrives as its exact text); bools as 0/1."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return D(value)
+        except decimal.InvalidOperation:
+            return value
+    if isinstance(value, int):
+        return D(value)
+    return value
+
+
+def _exact_rows(conn: sa.Connection, sql: str) -> list[tuple]:
+    return [tuple(_exact(v) for v in row) for row in conn.execute(sa.text(sql))]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("case", sorted(DEC_SAME))
+def test_decimals_exactly_the_same_on_both(case: str, pg_conn: sa.Connection, sqlite_conn: sa.Connection) -> None:
+    sql = DEC_SAME[case]
+    pg = _exact_rows(pg_conn, sql)
+    lite = _exact_rows(sqlite_conn, translate(sql, source="money.sql", dialect="sqlite", schema=MONEY_SCHEMA))
+    assert pg == lite
+    assert pg and any(v is not None for row in pg for v in row)
+
+
+@pytest.mark.postgres
+def test_decimal_sums_equal_python_decimal(pg_conn: sa.Connection, sqlite_conn: sa.Connection) -> None:
+    expected = (sum((r["amount"] for r in MONEY_ROWS if r["amount"] is not None), D(0)),
+                sum((r["big"] for r in MONEY_ROWS if r["big"] is not None), D(0)))
+    sql = DEC_SAME["sum_everything"]
+    lite_sql = translate(sql, source="money.sql", dialect="sqlite", schema=MONEY_SCHEMA)
+    for conn, text in ((pg_conn, sql), (sqlite_conn, lite_sql)):
+        [row] = _exact_rows(conn, text)
+        assert (row[0], row[1]) == expected == (D("45.65"), D("1423456789012337.97"))
+    # A double sum of the same amounts is not exact: the test can fail.
+    assert sum(float(r["amount"]) for r in MONEY_ROWS if r["amount"] is not None) != 45.65
+
+
+@pytest.mark.parametrize("case", sorted(DEC_REFUSED))
+def test_decimal_constructs_refused_with_one_line(case: str) -> None:
+    sql, construct = DEC_REFUSED[case]
+    with pytest.raises(SqlNotPortable) as info:
+        translate(sql, source=Path("/x/money.sql"), dialect="sqlite", schema=MONEY_SCHEMA)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"money.sql: line 1: {construct}") and " cannot be run on SQLite faithfully (" in message, message
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("case", ["avg", "division", "to_text", "union"])
+def test_refused_decimal_sql_runs_on_postgresql(case: str, pg_conn: sa.Connection) -> None:
+    sql = DEC_REFUSED[case][0]
+    assert translate(sql, source="money.sql", dialect="postgresql", schema=MONEY_SCHEMA) == sql
+    _exact_rows(pg_conn, sql)
+
+
+def test_a_refused_decimal_construct_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "money_mart.sql"
+    path.write_text("SELECT grp,\n       SUM(amount) AS total,\n       avg(amount) AS mean\n"
+                    "FROM stage.money\nGROUP BY grp\n", encoding="utf-8")
+    with pytest.raises(SqlNotPortable, match=r"^money_mart\.sql: line 3: avg\(\) cannot be run on SQLite faithfully"):
+        check_file(path, "sqlite", MONEY_SCHEMA)
+    check_file(path, "postgresql", MONEY_SCHEMA)
+
+
+def test_decimal_output_scales_follow_postgresql() -> None:
+    sql = ("SELECT SUM(amount) AS total, amount * rate AS product, round(amount, 1) AS r, amount + 1.125 AS s, "
+           "MAX(big) AS top, COUNT(*) AS n FROM stage.money GROUP BY amount, rate")
+    assert dialect.decimal_scales(sql, MONEY_SCHEMA) == {"total": 2, "product": 6, "r": 1, "s": 3, "top": 2}
+    types = dialect.output_types(sql, MONEY_SCHEMA)
+    assert dialect.type_name(types["product"]) == "DECIMAL(38, 6)"
+
+
+def test_decimal_functions_are_exact_and_fail_rather_than_overflow(lite: sqlite3.Connection) -> None:
+    row = lite.execute("SELECT pg_dec_round(225, 2, 1, 0), pg_dec_round(-225, 2, 1, 0), pg_dec_round('12.345', 0, 2, 4), "
+                       "pg_dec_text(5, 2), pg_dec_text(-5, 2), pg_dec_text(123456789012345678, 2), "
+                       "pg_dec_arith('*', 999999999, 3), pg_dec_scale(7, 3), pg_dec_float(10, 1)").fetchone()
+    assert row == (23, -23, 1235, "0.05", "-0.05", "1234567890123456.78", 2999999997, 7000, 1.0)
+    assert lite.execute("SELECT pg_dec_round(99994, 2, 1, 4), pg_dec_round(-5, 1, 0, 0)").fetchone() == (9999, -1)
+    for sql in ("SELECT pg_dec_arith('+', 9223372036854775807, 1)", "SELECT pg_dec_scale(922337203685477581, 2)",
+                "SELECT pg_dec_round('12345.6', 0, 2, 6)", "SELECT pg_dec_round('abc', 0, 2, 6)",
+                "SELECT pg_dec_round(99995, 2, 1, 4)",  # 999.95 rounds to 1000.0: not numeric(4,1)
+                "SELECT pg_dec_text(1.5, 2)"):
+        with pytest.raises(sqlite3.OperationalError, match="user-defined function raised exception"):
+            lite.execute(sql).fetchone()
+
+
+@pytest.mark.postgres
+def test_outputs_without_an_alias_are_named_as_postgresql_names_them(
+        pg_conn: sa.Connection, sqlite_conn: sa.Connection) -> None:
+    sql = (f"SELECT COUNT(*), SUM(amount), amount * 2, round(amount, 1), CAST(amount AS INTEGER), "
+           f"coalesce(amount, 0), CASE WHEN qty > 1 THEN amount END, max(rate), grp {M} "
+           f"GROUP BY grp, amount, qty ORDER BY 2, 1, 3, grp")
+    lite_sql = translate(sql, source="money.sql", dialect="sqlite", schema=MONEY_SCHEMA)
+    pg, lite = pg_conn.execute(sa.text(sql)), sqlite_conn.execute(sa.text(lite_sql))
+    assert list(lite.keys()) == list(pg.keys()) == [
+        "count", "sum", "?column?", "round", "amount", "coalesce", "case", "max", "grp"]
+    with pytest.raises(SqlNotPortable, match=r"^s\.sql: line 1: numeric\(p,s\) out of a subquery or CTE "):
+        translate("WITH c AS (SELECT CAST('1.5' AS NUMERIC(4, 2)) AS x) SELECT x FROM c", source="s.sql",
+                  dialect="sqlite")  # no schema: the outer x cannot be typed
+    untyped = "SELECT CAST('1.5' AS NUMERIC(4, 2)), CAST(2 AS NUMERIC(3, 1)) FROM stage.sample"
+    lite_result = sqlite_conn.execute(sa.text(translate(untyped, source="s.sql", dialect="sqlite")))
+    pg_result = pg_conn.execute(sa.text(untyped))
+    assert list(lite_result.keys()) == list(pg_result.keys()) == ["numeric", "numeric"]
+    assert _exact(lite_result.first()[0]) == pg_result.first()[0] == D("1.50")
+    assert [tuple(_exact(v) for v in r) for r in lite] == [tuple(_exact(v) for v in r) for r in pg]

@@ -111,6 +111,16 @@ def test_a_sql_error_at_run_time_names_the_file_and_line(workspace: Workspace) -
     assert where in error
 
 
+def typed_rows(ws: Workspace, table: str, *columns: str) -> list[tuple]:
+    """Rows as the workbench reads them (a reflected table: on SQLite a
+    decimal column reads back as Decimal, not as the integer it stores)."""
+    schema, name = table.split(".")
+    with ws.engine.connect() as conn:
+        t = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
+        query = sa.select(*(t.c[c] for c in columns)).order_by(*(t.c[c] for c in columns))
+        return [tuple(r) for r in conn.execute(query)]
+
+
 def test_a_decimal_money_mart_sums_exactly_on_both_warehouses(workspace: Workspace) -> None:
     sales_workspace(workspace)
     amounts = ["0.10", "0.20", "0.30"] * 400 + ["1234567.89", "0.01", "9999999999.99"]
@@ -120,13 +130,62 @@ def test_a_decimal_money_mart_sums_exactly_on_both_warehouses(workspace: Workspa
     proc = workspace.main("pipeline", "run")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     expected = sum((Decimal(a) for a in amounts), Decimal(0))
-    [(count, total, top)] = workspace.rows("SELECT sales, amount_total, amount_max FROM mart.sales_total")
+    [(count, total, top)] = typed_rows(workspace, "mart.sales_total", "sales", "amount_total", "amount_max")
     assert count == len(amounts)
-    assert Decimal(str(total)) == expected == Decimal("10001234807.89")
-    assert Decimal(str(top)) == Decimal("9999999999.99")
+    assert total == expected == Decimal("10001234807.89")
+    assert top == Decimal("9999999999.99")
     assert workspace.scalar("SELECT count(*) FROM meta.validation_errors WHERE \"check\" = 'type:decimal'") == 1
-    core = [Decimal(str(v)) for (v,) in workspace.rows("SELECT amount FROM core.sales ORDER BY id")]
+    core = [v for (_, v) in typed_rows(workspace, "core.sales", "id", "amount")]
     assert core == [Decimal(a) for a in amounts]
+
+
+MONEY_MART = """SELECT COUNT(*) AS sales,
+       SUM(amount) AS amount_total,
+       round(SUM(amount), 1) AS total_1,
+       SUM(amount * 3) AS tripled,
+       SUM(amount) FILTER (WHERE amount > 0.15) AS above_15_cents,
+       MAX(amount) - MIN(amount) AS spread
+FROM core.sales
+WHERE _data_period = :period
+"""
+
+
+def test_a_money_mart_near_ten_to_the_fifteen_is_exact_on_both_warehouses(workspace: Workspace) -> None:
+    sales_workspace(workspace)
+    workspace.use_config(SALES.format(transform="transform.sql").replace(
+        "precision: 12, scale: 2, gt: 0, le: 9999999999.99", "precision: 14, scale: 2, gt: 0"))
+    (workspace.root / "total.sql").write_text(MONEY_MART, encoding="utf-8")
+    amounts = ["0.10", "0.20"] * 500 + ["999999999999.99"] * 1000 + ["0.05", "123456789.01"]
+    write_sales(workspace, "2025-01", [f"{i},2025-01-05 10:00:00,{a}" for i, a in enumerate(amounts, 1)])
+    proc = workspace.main("pipeline", "run")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    values = [Decimal(a) for a in amounts]
+    total = sum(values, Decimal(0))
+    assert total == Decimal("1000000123456929.06")  # near 10**15; a double sum would lose the cents
+    assert float(total) != total
+    [row] = typed_rows(workspace, "mart.sales_total", "sales", "amount_total", "total_1", "tripled",
+                       "above_15_cents", "spread")
+    assert row == (len(values), total, Decimal("1000000123456929.1"), total * 3,
+                   sum((v for v in values if v > Decimal("0.15")), Decimal(0)),
+                   Decimal("999999999999.99") - Decimal("0.05"))
+    types = column_types(workspace, "mart", "sales_total")
+    assert types["amount_total"] == "numeric(38,2)" and types["total_1"] == "numeric(38,1)"
+    # What a notebook shows of the mart: the same Decimals.
+    from pipeline.notebook_helpers import sample_rows
+    frame = sample_rows(workspace.engine, "mart.sales_total", "2025-01")
+    assert frame.loc[0, "amount_total"] == total and frame.loc[0, "total_1"] == Decimal("1000000123456929.1")
+
+
+def test_check_refuses_an_inexact_decimal_construct_with_one_line(workspace: Workspace) -> None:
+    sales_workspace(workspace)
+    (workspace.root / "total.sql").write_text("SELECT COUNT(*) AS sales,\n       avg(amount) AS mean\n"
+                                              "FROM core.sales WHERE _data_period = :period\n", encoding="utf-8")
+    proc = workspace.main("pipeline", "check", "--warehouse", "sqlite")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "error: total.sql: line 2: avg() cannot be run on SQLite faithfully (PostgreSQL chooses the scale of a "
+        "numeric average itself; use sum() and count(), or avg(CAST(... AS double precision)))"]
+    assert workspace.main("pipeline", "check", "--warehouse", "postgresql").returncode == 0
 
 
 def column_types(ws: Workspace, schema: str, table: str) -> dict[str, str]:
@@ -174,9 +233,33 @@ def test_core_and_mart_column_types_are_the_same_on_both_warehouses(
 
 def test_check_refuses_a_decimal_sqlite_cannot_store_exactly(workspace: Workspace) -> None:
     sales_workspace(workspace)
-    workspace.use_config(SALES.format(transform="transform.sql").replace("precision: 12", "precision: 20"))
+    workspace.use_config(SALES.format(transform="transform.sql").replace("precision: 12", "precision: 19"))
     proc = workspace.main("pipeline", "check", "--warehouse", "sqlite")
     assert proc.returncode == 2
-    assert proc.stderr == ("error: datasets_config.yml: dataset 'sales', column 'amount': decimal(20,2) cannot be "
-                           "stored exactly on sqlite (at most 15 digits)\n")
+    assert proc.stderr == ("error: datasets_config.yml: dataset 'sales', column 'amount': decimal(19,2) cannot be "
+                           "stored exactly on sqlite (at most 18 digits)\n")
     assert workspace.main("pipeline", "check", "--warehouse", "postgresql").returncode == 0
+    workspace.use_config(SALES.format(transform="transform.sql").replace("precision: 12", "precision: 18"))
+    assert workspace.main("pipeline", "check", "--warehouse", "sqlite").returncode == 0
+
+
+def test_decimal_expressions_in_core_keep_their_scale_into_the_mart(workspace: Workspace) -> None:
+    """A transform's round() and product land in core at the scale the next
+    file is translated with (amount keeps its config type, scale 2)."""
+    sales_workspace(workspace, "SELECT id, sold_at, round(amount, 1) AS amount, amount * 3 AS tripled,\n"
+                               "       amount > 0.15 AS big, _data_period\n"
+                               "FROM stage.sales WHERE _data_period = :period\n")
+    (workspace.root / "total.sql").write_text(
+        "SELECT SUM(amount) AS amount_total, SUM(tripled) AS tripled_total,\n"
+        "       COUNT(*) FILTER (WHERE big) AS bigs, MAX(tripled) - 0.005 AS top\n"
+        "FROM core.sales WHERE _data_period = :period\n", encoding="utf-8")
+    amounts = ["0.10", "0.25", "0.35", "1.05", "0.15"] * 40
+    write_sales(workspace, "2025-01", [f"{i},2025-01-05 10:00:00,{a}" for i, a in enumerate(amounts, 1)])
+    proc = workspace.main("pipeline", "run")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    values = [Decimal(a) for a in amounts]
+    rounded = [v.quantize(Decimal("0.1"), rounding="ROUND_HALF_UP") for v in values]
+    assert typed_rows(workspace, "core.sales", "id", "amount")[:5] == [
+        (1, Decimal("0.10")), (2, Decimal("0.30")), (3, Decimal("0.40")), (4, Decimal("1.10")), (5, Decimal("0.20"))]
+    assert typed_rows(workspace, "mart.sales_total", "amount_total", "tripled_total", "bigs", "top") == [
+        (sum(rounded, Decimal(0)), sum(values, Decimal(0)) * 3, 120, Decimal("3.145"))]

@@ -1,5 +1,6 @@
 """The decimal column type: config validation, exact coercion from CSV text
-and xlsx numbers, checks, Arrow/Parquet types. No database here."""
+and xlsx numbers, checks, Arrow/Parquet types, and its storage on SQLite
+(scaled 64-bit integers, on a real SQLite file)."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -11,11 +12,14 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow
 import pytest
+import sqlalchemy as sa
 
 from pipeline.domain.coerce import coerce_column
 from pipeline.domain.config import ColumnConfig, parse_config
 from pipeline.domain.schema import arrow_schema, build_schema
 from pipeline.errors import ConfigError
+from pipeline.warehouse.backends import decimal_type
+from pipeline.warehouse.backends.sqlite import from_scaled, to_scaled
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,3 +92,35 @@ def test_bounds_and_isin_compare_exactly() -> None:
     failed = {(row["check"], str(row["failure_case"])) for _, row in failures.iterrows()}
     assert failed == {("> 0.1", "0.10"), ("≤ 100", "100.01"), ("isin [0.3, 100, 5.5]", "0.10"),
                       ("isin [0.3, 100, 5.5]", "100.01")}
+
+
+def test_sqlite_storage_is_the_value_times_ten_to_the_scale() -> None:
+    assert to_scaled(Decimal("12.30"), 2) == 1230 and to_scaled("-0.05", 2) == -5 and to_scaled(7, 3) == 7000
+    assert to_scaled(Decimal("9999999999999999.99"), 2) == 999999999999999999  # 18 digits
+    assert from_scaled(1230, 2) == Decimal("12.30") and str(from_scaled(-5, 2)) == "-0.05"
+    assert str(from_scaled(999999999999999999, 2)) == "9999999999999999.99"
+    with pytest.raises(ValueError, match="more digits after the point than the column's scale 2"):
+        to_scaled(Decimal("1.555"), 2)
+    with pytest.raises(ValueError, match="more than 18 digits"):
+        to_scaled(Decimal("10000000000000000.00"), 2)
+    with pytest.raises(TypeError, match="rebuild this table"):
+        from_scaled(12.3, 2)  # a double left by an older warehouse is never guessed at
+
+
+def test_a_sqlite_decimal_column_stores_integers_and_reads_back_decimals(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    table = sa.Table("money", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("amount", decimal_type(18, 2)))
+    values = [Decimal("0.10"), Decimal("0.20"), Decimal("9999999999999999.99"), Decimal("-1.50"), None]
+    with engine.begin() as conn:
+        table.create(conn)
+        conn.execute(table.insert(), [{"id": i, "amount": v} for i, v in enumerate(values)])
+    with engine.connect() as conn:
+        raw = [r[0] for r in conn.exec_driver_sql("SELECT amount FROM money ORDER BY id")]
+        assert raw == [10, 20, 999999999999999999, -150, None]  # integers, not doubles
+        assert conn.exec_driver_sql("SELECT typeof(amount) FROM money WHERE id = 2").scalar() == "integer"
+        assert [r[0] for r in conn.execute(sa.select(table.c.amount).order_by(table.c.id))] == values
+        reflected = sa.Table("money", sa.MetaData(), autoload_with=conn)  # as readers that reflect see it
+        assert [r[0] for r in conn.execute(sa.select(reflected.c.amount).order_by(reflected.c.id))] == values
+        ddl = sa.inspect(conn).get_columns("money")[1]["type"]
+        assert (type(ddl).__name__, ddl.precision, ddl.scale) == ("NUMERIC", 18, 2)
+    engine.dispose()

@@ -62,9 +62,10 @@ class Backend(Protocol):
     def after_migrations(self, engine: Engine) -> None:
         """Once the migrations are committed (clean-up outside the transaction)."""
 
-    def prepare_sql(self, text: str, source: Path) -> str:
+    def prepare_sql(self, text: str, source: Path, schema: dict[str, dict[str, dict[str, str]]] | None = None) -> str:
         """A PostgreSQL-dialect .sql file as this warehouse runs it; raises
-        SqlNotPortable (naming file, line and construct) if it cannot."""
+        SqlNotPortable (naming file, line and construct) if it cannot.
+        ``schema`` ({schema: {table: {column: type}}}) types the columns it reads."""
 
     def sql_error_line(self, exc: BaseException, executed: str) -> int | None:
         """The line of ``executed`` a database error points at, when the database says."""

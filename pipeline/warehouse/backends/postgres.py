@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.warehouse.backends.base import SCHEMAS, with_period
 from pipeline.warehouse.backends.pg_partitions import create_partitioned, is_partitioned, replace_partition
-from pipeline.warehouse.dialect import translate
+from pipeline.warehouse.dialect import Schema, translate
 
 QUEUE_DEPTH = 4  # CSV chunks buffered ahead of COPY; bounds memory
 # Any fixed 64-bit number: the key of the advisory lock that serialises
@@ -72,7 +72,7 @@ class PostgresBackend:
     def after_migrations(self, engine: Engine) -> None:
         pass
 
-    def prepare_sql(self, text: str, source: Path) -> str:
+    def prepare_sql(self, text: str, source: Path, schema: Schema | None = None) -> str:
         # PostgreSQL runs the file as written; parsing it first refuses a file
         # that would fail half-way through a run.
         return translate(text, source=source, dialect=self.name)

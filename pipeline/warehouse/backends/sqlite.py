@@ -23,21 +23,20 @@ from sqlalchemy.engine import Connection, Engine
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.errors import UsageError
 from pipeline.warehouse.backends.base import SCHEMAS, with_period
-from pipeline.warehouse.dialect import register_sqlite_functions, translate
+from pipeline.warehouse.dialect import MAX_DECIMAL_DIGITS, Schema, register_sqlite_functions, translate
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_BATCH_ROWS = 20_000
-# A double holds any decimal of up to 15 significant digits and gives it back
-# exactly (repr finds the shortest text that reads back as the same double).
-MAX_EXACT_DIGITS = 15
+# A decimal is stored as a scaled 64-bit integer: 18 digits always fit.
+MAX_EXACT_DIGITS = MAX_DECIMAL_DIGITS
 
 
 class SqliteBackend:
     name = "sqlite"
     concurrent_writers = False
     # Derived tables are built from the fetched result: SQLite's loose typing
-    # would otherwise store what the query returns (decimal sums as floats,
-    # dates as text) instead of the table's types.
+    # would otherwise store what the query returns (decimals as text, dates
+    # as text) instead of the table's types.
     insert_select = False
     max_decimal_digits = MAX_EXACT_DIGITS
 
@@ -76,8 +75,8 @@ class SqliteBackend:
     def after_migrations(self, engine: Engine) -> None:
         _drop_empty_legacy_raw(engine)
 
-    def prepare_sql(self, text: str, source: Path) -> str:
-        return translate(text, source=source, dialect=self.name)
+    def prepare_sql(self, text: str, source: Path, schema: Schema | None = None) -> str:
+        return translate(text, source=source, dialect=self.name, schema=schema)
 
     def sql_error_line(self, exc: BaseException, executed: str) -> int | None:
         return None  # SQLite reports no position (and runs the translated text)
@@ -86,33 +85,75 @@ class SqliteBackend:
         return SqliteDecimal(precision, scale)
 
 
-class SqliteDecimal(sa.types.TypeDecorator[decimal.Decimal]):
-    """``decimal(p,s)`` on SQLite: a NUMERIC column, which SQLite stores as a
-    double. Why not decimal text or scaled integers: SQLite would then compare
-    ``amount > 100`` as text, or see cents, and the same .sql file would give
-    another answer than on PostgreSQL without an error. With at most 15
-    digits each value reads back exactly, rounded to its scale here."""
+class _ScaledNumeric(sa.Numeric):
+    """``NUMERIC(p, s)`` in the DDL (so the column reflects as a decimal of
+    that precision and scale), with no driver conversion: SQLAlchemy's own
+    Numeric on SQLite would pass every value through a float."""
 
-    impl = sa.Numeric
+    cache_ok = True
+
+    def bind_processor(self, dialect: Any) -> None:
+        return None
+
+    def result_processor(self, dialect: Any, coltype: Any) -> None:
+        return None
+
+
+class SqliteDecimal(sa.types.TypeDecorator[decimal.Decimal]):
+    """``decimal(p,s)`` on SQLite: the value times 10**s as a 64-bit integer
+    (12.34 in a scale-2 column is stored as 1234) in a ``NUMERIC(p,s)``
+    column, whose affinity keeps integers as integers. SUM, +, -,
+    comparisons and ORDER BY of values of one scale are exact in SQLite's
+    own integer arithmetic; the translated SQL (warehouse.dialect) keeps
+    track of each expression's scale. Up to 18 digits fit (10**18 < 2**63);
+    a value that does not fit, or has more digits after the point than the
+    scale, is an error, never rounded."""
+
+    impl = _ScaledNumeric
     cache_ok = True
 
     def __init__(self, precision: int, scale: int) -> None:
-        super().__init__(precision, scale, asdecimal=False)
-        self.quantum = decimal.Decimal(1).scaleb(-scale)
+        super().__init__(precision, scale, asdecimal=True)
+        self.scale = scale
 
-    def process_bind_param(self, value: Any, dialect: Any) -> Any:
-        # Text, not float: SQLite's NUMERIC affinity converts it to the
-        # nearest double itself.
-        return None if value is None else str(value)
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        return None if value is None else to_scaled(value, self.scale)
 
     def process_result_value(self, value: Any, dialect: Any) -> decimal.Decimal | None:
-        return None if value is None else exact_decimal(value, self.quantum)
+        return None if value is None else from_scaled(value, self.scale)
 
 
-def exact_decimal(value: Any, quantum: decimal.Decimal) -> decimal.Decimal:
-    """A stored value as the decimal it was: floats through their shortest repr."""
-    number = decimal.Decimal(repr(value) if isinstance(value, float) else str(value))
-    return number.quantize(quantum, rounding=decimal.ROUND_HALF_EVEN)
+def to_scaled(value: Any, scale: int) -> int:
+    """``value`` (a Decimal, int or decimal text) as its integer count of 10**-scale."""
+    number = value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
+    scaled = number.scaleb(scale, context=_EXACT)
+    if not scaled.is_finite() or scaled != scaled.to_integral_value():
+        raise ValueError(f"{value} has more digits after the point than the column's scale {scale}")
+    if abs(scaled) >= 10 ** MAX_EXACT_DIGITS:
+        raise ValueError(f"{value} has more than {MAX_EXACT_DIGITS} digits: SQLite stores a decimal in 64 bits")
+    return int(scaled)
+
+
+def from_scaled(value: Any, scale: int) -> decimal.Decimal:
+    """A stored value (the integer count of 10**-scale) as the Decimal it stands for."""
+    if not isinstance(value, int):
+        raise TypeError(f"a decimal column holds {value!r}, not the integer it stores: "
+                        "rebuild this table (reload the month)")
+    return decimal.Decimal(value).scaleb(-scale, context=_EXACT)
+
+
+_EXACT = decimal.Context(prec=80)
+
+
+@event.listens_for(sa.Table, "column_reflect")
+def _reflect_decimal(inspector: Any, table: sa.Table, column: dict[str, Any]) -> None:
+    """A reflected ``NUMERIC(p,s)`` column of a SQLite warehouse holds scaled
+    integers: read it with SqliteDecimal, so every reader gets Decimals."""
+    kind = column["type"]
+    bind = getattr(inspector, "bind", None)
+    if (bind is not None and bind.dialect.name == "sqlite" and isinstance(kind, sa.Numeric)
+            and not isinstance(kind, sa.Float) and kind.precision is not None and kind.scale is not None):
+        column["type"] = SqliteDecimal(kind.precision, kind.scale)
 
 
 def sqlite_files(main: Path) -> dict[str, Path]:
