@@ -9,8 +9,12 @@ that tells the analyst why not.
   row can be dropped for it, so it fails the file in either mode.
 - A failure of a ``severity: warn`` check (label "warn: …") fails nothing:
   the row is kept and counted in ``rows_warned``.
-- ``rules:`` (column comparisons, ``within_period``) are checked on the
-  typed frame and reported once per failing row against the rule's column.
+- ``rules:`` (column comparisons, ``within_period``) are DataFrame-level
+  checks of the pandera schema (``domain.schema.rule_checks``); pandera names
+  every column of a failing row, and a rule's failure is kept once per row,
+  against the rule's column, with the other column in its check
+  (``end_date`` ``>= start_date``). Its severity is its label's, as for
+  any check.
 - An empty file (a header but no data rows) fails: far more often a broken
   export than a real month.
 """
@@ -18,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,19 +30,14 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from pipeline.domain.checks import WARN, WARN_PREFIX, is_warning
+from pipeline.domain.checks import is_warning
 from pipeline.domain.coerce import coerce_frame, empty_failures
 from pipeline.domain.config import DatasetConfig
-from pipeline.domain.period import Period
-from pipeline.domain.schema import build_schema
+from pipeline.domain.schema import RULE_CHECK, build_schema
 
 MAX_LOGGED_ERRORS = 1_000
 MAX_SUMMARY_GROUPS = 5
 SUMMARY_VALUE_CHARS = 40  # the one-line message stays one readable line
-
-RULE_OPERATORS: dict[str, Any] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq, "!=": operator.ne,
-}
 
 # pandera's own names for its built-in checks → the names the error log shows.
 CHECK_LABELS = {
@@ -111,7 +109,7 @@ def check_frame(raw: pd.DataFrame, dataset: DatasetConfig, period: str) -> tuple
         schema.validate(typed, lazy=True, inplace=True)
         schema_failures = empty_failures()
     except pa.errors.SchemaErrors as exc:
-        schema_failures = failures_of_schema(exc.failure_cases)
+        schema_failures = failures_of_schema(one_per_rule_row(exc.failure_cases, schema, dataset))
     if len(type_failures) and len(schema_failures):
         # A cell that could not be typed is null in the typed frame; don't
         # report it a second time as a missing value.
@@ -119,7 +117,7 @@ def check_frame(raw: pd.DataFrame, dataset: DatasetConfig, period: str) -> tuple
         cells = pd.MultiIndex.from_arrays([schema_failures["row_number"], schema_failures["column"]])
         again = cells.isin(typed_cells) & (schema_failures["check"] == "not_nullable").to_numpy()
         schema_failures = schema_failures[~again]
-    parts = [f for f in (type_failures, schema_failures, rule_failures(typed, dataset, period)) if len(f)]
+    parts = [f for f in (type_failures, schema_failures) if len(f)]
     failures = pd.concat(parts, ignore_index=True) if parts else empty_failures()
     return typed, as_delivered(failures, raw)
 
@@ -140,32 +138,22 @@ def as_delivered(failures: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
     return failures.assign(value=pd.Series(values, index=failures.index, dtype=object))
 
 
-def rule_failures(typed: pd.DataFrame, dataset: DatasetConfig, period: str) -> pd.DataFrame:
-    """The failures of the dataset's ``rules:``, one per failing row, against
-    the rule's column (value: that column's value). A null on either side is
-    left to the column's nullable rule."""
-    parts = []
-    for rule in dataset.rules:
-        left = typed[rule.column]
-        if rule.within_period:
-            month = Period.of(period)
-            start, end = pd.Timestamp(month.start), pd.Timestamp(month.next().start)
-            ok, known = (left >= start) & (left < end), left.notna()
-            label = f"in period {period}"
-        else:
-            right = typed[rule.other]
-            ok = RULE_OPERATORS[str(rule.op)](left, right)
-            known = left.notna() & right.notna()
-            label = f"{rule.op} {rule.other}"
-        failing = (known & ~ok.fillna(False).astype(bool)).to_numpy(dtype=bool)
-        if failing.any():
-            parts.append(pd.DataFrame({
-                "row_number": typed.index.to_numpy(dtype=np.int64)[failing],
-                "column": rule.column,
-                "check": (WARN_PREFIX if rule.severity == WARN else "") + label,
-                "value": left[failing].astype(object).to_numpy(),
-            }))
-    return pd.concat(parts, ignore_index=True) if parts else empty_failures()
+def one_per_rule_row(cases: pd.DataFrame, schema: pa.DataFrameSchema, dataset: DatasetConfig) -> pd.DataFrame:
+    """pandera's failure cases with each failing row of a rule once, against
+    the rule's column (pandera lists every column of the frame for a
+    DataFrame-level check). Other failures pass through unchanged."""
+    if cases.empty:
+        return cases
+    names = [str(getattr(check, "name", "")) for check in schema.checks]
+    rules = {names.index(RULE_CHECK.format(index=i)): rule.column
+             for i, rule in enumerate(dataset.rules) if RULE_CHECK.format(index=i) in names}
+    frame_wide = (cases["schema_context"] == "DataFrameSchema").to_numpy(dtype=bool)
+    numbers = pd.to_numeric(cases["check_number"], errors="coerce")
+    rule_column = numbers.map(rules).where(frame_wide)
+    is_rule = rule_column.notna().to_numpy(dtype=bool)
+    # A rule that could not run at all (no row index) stays: it fails the file.
+    keep = ~is_rule | (cases["column"] == rule_column).to_numpy(dtype=bool) | cases["index"].isna().to_numpy(dtype=bool)
+    return cases[keep]
 
 
 def failures_of_schema(cases: pd.DataFrame) -> pd.DataFrame:

@@ -239,7 +239,9 @@ def validate_spans(ws: Workspace, mode: str) -> tuple:
 def test_warn_rows_are_kept_and_rules_report_per_row(workspace: Workspace) -> None:
     proc, errors, vid = validate_spans(workspace, "drop")
     assert proc.returncode == 0, proc.stderr
-    # rows 3 (start in February: warn) and 5 (hours warn-only? no: le 24 fails) ...
+    # Each failing row of a rule (a pandera DataFrame-level check) is logged
+    # once, against the rule's column, the other column named in the check;
+    # row 4 starts in February: the within_period rule only warns.
     assert errors == [
         (3, "end_date", ">= start_date", "2025-03-01"),
         (3, "hours", "warn: ≥ 0", "-1"),
