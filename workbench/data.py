@@ -229,6 +229,8 @@ def describe_outcome(outcome: Any) -> str:
         after = "no rows" if outcome.rows_after is None else f"{outcome.rows_after:,} rows"
         dropped = getattr(outcome, "rows_dropped", 0) or 0
         tail = f", dropped {dropped:,} invalid row{'s' if dropped != 1 else ''}" if dropped else ""
+        warned = getattr(outcome, "rows_warned", 0) or 0
+        tail += f", kept {warned:,} row{'s' if warned != 1 else ''} with warnings" if warned else ""
         return f"Reloaded {where}{source}: stage {before} → {after}{tail}."
     step = f" at {outcome.failed_step}" if outcome.failed_step else ""
     return f"Reload of {where}{source} failed{step}: {outcome.error}"

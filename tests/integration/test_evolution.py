@@ -258,6 +258,18 @@ def test_warn_rows_are_kept_and_rules_report_per_row(workspace: Workspace) -> No
                           "WHERE id = :v", v=vid) == [(5, 3, 2)]
 
 
+def test_run_and_status_show_the_rows_with_warnings(workspace: Workspace) -> None:
+    workspace.use_config(RULES.replace("ON_INVALID", "drop"))
+    land(workspace, "spans_2025-03.csv", SPANS)
+    proc = workspace.main("pipeline", "run")
+    assert proc.returncode == 0, proc.stderr
+    assert "dropped 2 invalid rows, kept 2 rows with warnings" in proc.stdout
+    table = workspace.main("pipeline", "status").stdout.splitlines()
+    heads = table[0].split()
+    row = next(line.split() for line in table if line.startswith("spans"))
+    assert dict(zip(heads, row))["warned"] == "2" and dict(zip(heads, row))["dropped"] == "2"
+
+
 def test_rule_with_error_severity_rejects_the_file(workspace: Workspace) -> None:
     proc, errors, _ = validate_spans(workspace, "reject")
     assert proc.returncode == 1
