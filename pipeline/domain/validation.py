@@ -10,11 +10,10 @@ that tells the analyst why not.
 - A failure of a ``severity: warn`` check (label "warn: …") fails nothing:
   the row is kept and counted in ``rows_warned``.
 - ``rules:`` (column comparisons, ``within_period``) are DataFrame-level
-  checks of the pandera schema (``domain.schema.rule_checks``); pandera names
-  every column of a failing row, and a rule's failure is kept once per row,
-  against the rule's column, with the other column in its check
-  (``end_date`` ``>= start_date``). Its severity is its label's, as for
-  any check.
+  checks of the pandera schema (``domain.schema.rule_checks``); each failing
+  row is logged once (``rule_failures``), against the rule's column, with the
+  other column in its check (``end_date`` ``>= start_date``). Its severity
+  is its label's, as for any check.
 - An empty file (a header but no data rows) fails: far more often a broken
   export than a real month.
 """
@@ -109,7 +108,9 @@ def check_frame(raw: pd.DataFrame, dataset: DatasetConfig, period: str) -> tuple
         schema.validate(typed, lazy=True, inplace=True)
         schema_failures = empty_failures()
     except pa.errors.SchemaErrors as exc:
-        schema_failures = failures_of_schema(one_per_rule_row(exc.failure_cases, schema, dataset))
+        cases, rules = rule_failures(exc, schema, dataset, typed)
+        parts = [f for f in (failures_of_schema(cases), rules) if len(f)]
+        schema_failures = pd.concat(parts, ignore_index=True) if parts else empty_failures()
     if len(type_failures) and len(schema_failures):
         # A cell that could not be typed is null in the typed frame; don't
         # report it a second time as a missing value.
@@ -120,6 +121,36 @@ def check_frame(raw: pd.DataFrame, dataset: DatasetConfig, period: str) -> tuple
     parts = [f for f in (type_failures, schema_failures) if len(f)]
     failures = pd.concat(parts, ignore_index=True) if parts else empty_failures()
     return typed, as_delivered(failures, raw)
+
+
+def rule_failures(exc: pa.errors.SchemaErrors, schema: pa.DataFrameSchema, dataset: DatasetConfig,
+                  typed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pandera's failure cases without the rules' own, the rules' failures).
+
+    A rule's DataFrame-level check reports one sample row, once per column of
+    the frame (``domain.schema.rule_checks``); its verdict on every row is
+    the check's output, kept on its SchemaError. Each failing row becomes
+    one failure against the rule's column (its value is left to
+    :func:`as_delivered`: the file's cell of that column). A rule
+    that could not run (no output) keeps pandera's case: it fails the file."""
+    by_name = {RULE_CHECK.format(index=i): rule for i, rule in enumerate(dataset.rules)}
+    names = [getattr(check, "name", None) for check in schema.checks]
+    parts, ran = [], set()
+    for error in exc.schema_errors:
+        name = str(getattr(error.check, "name", ""))
+        rule, output = by_name.get(name), error.check_output
+        if rule is None or not isinstance(output, pd.Series) or not output.index.equals(typed.index):
+            continue
+        ran.add(names.index(name))
+        failing = ~output.fillna(False).astype(bool).to_numpy()
+        # The value is the file's cell of the rule's column: as_delivered fills it.
+        parts.append(pd.DataFrame({
+            "row_number": typed.index.to_numpy(dtype=np.int64)[failing], "column": rule.column,
+            "check": str(error.check.error), "value": None}))
+    cases = exc.failure_cases
+    theirs = ((cases["schema_context"] == "DataFrameSchema")
+              & pd.to_numeric(cases["check_number"], errors="coerce").isin(list(ran))).to_numpy(dtype=bool)
+    return cases[~theirs], pd.concat(parts, ignore_index=True) if parts else empty_failures()
 
 
 def as_delivered(failures: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
@@ -136,24 +167,6 @@ def as_delivered(failures: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
         values[here] = raw[column].to_numpy(dtype=object)[positions[here]]
     values = [cell_text(v) for v in values]
     return failures.assign(value=pd.Series(values, index=failures.index, dtype=object))
-
-
-def one_per_rule_row(cases: pd.DataFrame, schema: pa.DataFrameSchema, dataset: DatasetConfig) -> pd.DataFrame:
-    """pandera's failure cases with each failing row of a rule once, against
-    the rule's column (pandera lists every column of the frame for a
-    DataFrame-level check). Other failures pass through unchanged."""
-    if cases.empty:
-        return cases
-    names = [str(getattr(check, "name", "")) for check in schema.checks]
-    rules = {names.index(RULE_CHECK.format(index=i)): rule.column
-             for i, rule in enumerate(dataset.rules) if RULE_CHECK.format(index=i) in names}
-    frame_wide = (cases["schema_context"] == "DataFrameSchema").to_numpy(dtype=bool)
-    numbers = pd.to_numeric(cases["check_number"], errors="coerce")
-    rule_column = numbers.map(rules).where(frame_wide)
-    is_rule = rule_column.notna().to_numpy(dtype=bool)
-    # A rule that could not run at all (no row index) stays: it fails the file.
-    keep = ~is_rule | (cases["column"] == rule_column).to_numpy(dtype=bool) | cases["index"].isna().to_numpy(dtype=bool)
-    return cases[keep]
 
 
 def failures_of_schema(cases: pd.DataFrame) -> pd.DataFrame:
