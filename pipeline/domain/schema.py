@@ -27,9 +27,9 @@ Rules (``rule_checks``): each of the dataset's ``rules:`` is a DataFrame-level
 pandera check (vectorised over the frame, one boolean per row) named
 ``rule[i]`` after its place in the config, with the log label as its error
 text (``>= start_date``, ``in period 2025-03``; ``warn: `` in front under
-``severity: warn``). pandera reports a failing row of such a check once per
-column of the frame; ``domain.validation`` keeps one failure per row, against
-the rule's column.
+``severity: warn``). pandera would report a failing row of such a check once
+per column of the frame; ``domain.validation.rule_failures`` logs one
+failure per failing row, against the rule's column, from the check's output.
 
 Python checks: a dataset's ``python_checks: some.module`` names a module with
 
