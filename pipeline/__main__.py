@@ -134,15 +134,15 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _accept_headers(args: argparse.Namespace) -> int:
-    from pipeline.accept_headers import accept_headers
+    from pipeline.accept_headers import accept_headers, mapping_lines
 
     ctx = Context()
     done = accept_headers(ctx, args.file_id, dry_run=args.dry_run)
     if not done.mapping:
         print(f"{done.file_name}: every column of {done.dataset} has its header; nothing to accept")
         return 0
-    for column, header in done.mapping.items():
-        print(f"{done.dataset}.{column}: header {header!r}")
+    for line in mapping_lines(done):
+        print(line)
     if done.written:
         print(f"wrote {len(done.mapping)} header alias{'es' if len(done.mapping) > 1 else ''} into "
               f"{ctx.config.path}; load it with: python -m pipeline reload --dataset {done.dataset} "

@@ -3,7 +3,10 @@ refused for renamed headers ("Cust ID" where the config says "Customer ID")
 is matched to the config's missing columns (pipeline.domain.header_match) and
 the matches are written into the config as ``header:`` aliases, keeping its
 comments (pipeline.io.config_edit). Nothing is asked; ``--dry-run`` only
-prints the mapping."""
+prints the mapping.
+
+The dashboard's month page shows the same mapping (``mapping_lines`` of a dry
+run of the month's refused file, ``refused_file_id``) with an Accept button."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +21,7 @@ from pipeline.errors import ConfigError, FileRefused, UsageError
 from pipeline.io.config_edit import add_header_aliases
 from pipeline.io.config_file import load_config
 from pipeline.io.landed import read_header_row
-from pipeline.warehouse.runlog import ingestion_log
+from pipeline.warehouse.runlog import IngestStatus, ingestion_log
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Accepted:
     file_name: str
     mapping: dict[str, str]   # column → the file's header
     written: bool
+    file_id: int = 0          # the ingestion (meta.ingestion_log.id) whose file was read
 
 
 def logged_file(ctx: Context, file_id: int) -> tuple[str, str | None, Path]:
@@ -55,7 +59,7 @@ def accept_headers(ctx: Context, file_id: int, *, dry_run: bool = False) -> Acce
     except FileRefused as exc:
         raise FileRefused(f"{path.name}: {exc}") from None
     if not mapping or dry_run:
-        return Accepted(name, period, path.name, mapping, False)
+        return Accepted(name, period, path.name, mapping, False, file_id)
     config_path = ctx.config.path
     before = config_path.read_text(encoding="utf-8")
     add_header_aliases(config_path, name, mapping)
@@ -65,4 +69,22 @@ def accept_headers(ctx: Context, file_id: int, *, dry_run: bool = False) -> Acce
         config_path.write_text(before, encoding="utf-8")
         raise FileRefused(f"{path.name}: the aliases would not make the file load ({exc}); "
                           "the config is unchanged") from None
-    return Accepted(name, period, path.name, mapping, True)
+    return Accepted(name, period, path.name, mapping, True, file_id)
+
+
+def mapping_lines(done: Accepted) -> list[str]:
+    """The mapping as ``accept-headers`` prints it: ``dataset.column: header 'text'``."""
+    return [f"{done.dataset}.{column}: header {header!r}" for column, header in done.mapping.items()]
+
+
+def refused_file_id(ctx: Context, dataset: str, period: str) -> int | None:
+    """The month's latest ingestion when it refused the file (for its name or
+    header row, not a disk error that ``run`` retries): the ``--file-id`` to accept."""
+    t = ingestion_log
+    with ctx.engine.connect() as conn:
+        row = conn.execute(sa.select(t.c.id, t.c.status, t.c.retryable)
+                           .where(t.c.dataset == dataset, t.c.period == period)
+                           .order_by(t.c.id.desc()).limit(1)).first()
+    if row is None or row.status != IngestStatus.REJECTED or row.retryable:
+        return None
+    return int(row.id)

@@ -58,6 +58,7 @@ class PeriodOutcome:
     seconds: float = 0.0
     note: str = ""
     rows_dropped: int = 0  # rows left out under on_invalid_rows: drop
+    rows_warned: int = 0   # rows kept that failed only severity: warn checks
 
 
 def stage_rows(ctx: Context, dataset: str, period: str) -> int:
@@ -94,6 +95,7 @@ def process_file(path: Path, ctx: Context, *, reuse_ingestion: int | None = None
         if validated.status != ValidationStatus.PASSED or validated.parquet_path is None:
             raise FileRefused(validated.error or "validation failed")
         outcome.rows_dropped = validated.rows_dropped or 0
+        outcome.rows_warned = validated.rows_warned or 0
 
         outcome.rows_before = stage_rows(ctx, dataset, period)
         step = "load_stage"

@@ -17,9 +17,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from pipeline.accept_headers import Accepted, accept_headers, refused_file_id
 from pipeline.context import Context
 from pipeline.domain.config import Config
 from pipeline.domain.period import month_range
+from pipeline.errors import WorkbenchError
 from pipeline.orchestrate import month_states
 from pipeline.settings import Settings, get_settings
 from pipeline.warehouse.backends import backend_for_url
@@ -227,6 +229,8 @@ def describe_outcome(outcome: Any) -> str:
         after = "no rows" if outcome.rows_after is None else f"{outcome.rows_after:,} rows"
         dropped = getattr(outcome, "rows_dropped", 0) or 0
         tail = f", dropped {dropped:,} invalid row{'s' if dropped != 1 else ''}" if dropped else ""
+        warned = getattr(outcome, "rows_warned", 0) or 0
+        tail += f", kept {warned:,} row{'s' if warned != 1 else ''} with warnings" if warned else ""
         return f"Reloaded {where}{source}: stage {before} → {after}{tail}."
     step = f" at {outcome.failed_step}" if outcome.failed_step else ""
     return f"Reload of {where}{source} failed{step}: {outcome.error}"
@@ -280,10 +284,12 @@ def _file_of(source: object) -> str | None:
 
 
 def latest_validation_with_errors(engine: Engine, dataset: str, period: str) -> int | None:
-    """The newest validation of the month that found invalid rows (or failed)."""
+    """The newest validation of the month that found invalid rows or rows
+    with warnings (``severity: warn``), or failed."""
     t = LOGS["validation"].table
     stmt = (sa.select(t.c.id).where(t.c.dataset == dataset, t.c.period == period,
-                                    (t.c.rows_invalid > 0) | (t.c.status == ValidationStatus.FAILED))
+                                    (t.c.rows_invalid > 0) | (t.c.rows_warned > 0)
+                                    | (t.c.status == ValidationStatus.FAILED))
             .order_by(t.c.id.desc()).limit(1))
     with engine.connect() as conn:
         found = conn.execute(stmt).scalar()
@@ -315,6 +321,21 @@ def month_errors(engine: Engine, validation_id: int, *, limit: int = MAX_ERRORS)
     frame = pd.DataFrame(rows, columns=["excel_row", "column", "header", "check", "value"])
     frame["excel_row"] = pd.array(frame["excel_row"], dtype="Int64")
     return frame
+
+
+def header_mapping(ctx: Context, dataset: str, period: str) -> Accepted | None:
+    """The ``header:`` aliases ``accept-headers --dry-run`` proposes for the
+    month's refused file (pipeline.accept_headers), or None: the month's
+    latest file was not refused, every column has its header, or no header
+    is close enough to guess (the month's error says what is wrong)."""
+    file_id = refused_file_id(ctx, dataset, period)
+    if file_id is None:
+        return None
+    try:
+        proposal = accept_headers(ctx, file_id, dry_run=True)
+    except WorkbenchError:
+        return None
+    return proposal if proposal.mapping else None
 
 
 def versions_frame(versions: list[Any]) -> pd.DataFrame:

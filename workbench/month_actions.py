@@ -1,4 +1,7 @@
-"""The month page's corrections: Preview → (what would change) → Approve
+"""The month page's actions. A month whose file was refused for renamed
+headers shows the mapping ``accept-headers --dry-run`` prints, and Accept
+writes those ``header:`` aliases into the config (comments kept) and then
+processes the month as a job. Corrections: Preview → (what would change) → Approve
 with a reason → Reload, and the version history with Roll back. Both
 actions are jobs (workbench/jobs.py) recorded with actor ``dashboard``.
 
@@ -13,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from pipeline import corrections
+from pipeline.accept_headers import Accepted, accept_headers, mapping_lines
 from pipeline.context import Context
 from pipeline.errors import WorkbenchError
 from pipeline.io.landed import file_sha256
@@ -20,14 +24,53 @@ from pipeline.orchestrate import landed_file_for
 from workbench import data, jobs, tasks, ui
 
 PREVIEW_KEY = "month_preview"
+ACCEPT_KEY = "month_accept"
 
 
 def corrections_panel(view: ui.View, ctx: Context, dataset: str, period: str) -> None:
     busy = [j for j in jobs.active_jobs(view.url) if (j.dataset, j.period) == (dataset, period)]
     for job in busy:
         st.info(f"{job.label}: {job.status}", icon=":material/hourglass_top:")
+    header_section(view, ctx, dataset, period, busy=bool(busy))
     preview_section(view, ctx, dataset, period, busy=bool(busy))
     versions_section(view, ctx, dataset, period, busy=bool(busy))
+
+
+# --------------------------------------------------------------------------
+# Renamed headers → Accept mapping → process the month
+# --------------------------------------------------------------------------
+def _accept_mapping(view: ui.View, ctx: Context, shown: Accepted) -> None:
+    month = (shown.dataset, shown.period)
+    try:
+        # Accepting means "write what I saw": a file or config changed since is not that.
+        if accept_headers(ctx, shown.file_id, dry_run=True).mapping != shown.mapping:
+            raise WorkbenchError("The file or the config changed since the mapping was shown; "
+                                 "nothing was written. Look again.")
+        accept_headers(ctx, shown.file_id)
+    except WorkbenchError as exc:
+        st.session_state[ACCEPT_KEY] = {"month": month, "text": str(exc)}
+        return
+    st.session_state.pop(ACCEPT_KEY, None)
+    job = tasks.submit_process_month(view.settings, ctx.config.path, shown.dataset, str(shown.period))
+    tasks.track(job)
+
+
+def header_section(view: ui.View, ctx: Context, dataset: str, period: str, *, busy: bool) -> None:
+    told = st.session_state.get(ACCEPT_KEY)
+    if told and told.get("month") == (dataset, period):
+        st.error(told["text"], icon=":material/error:")
+    proposal = data.header_mapping(ctx, dataset, period)
+    if proposal is None:
+        return
+    with st.container(border=True, key="header_mapping"):
+        st.markdown("#### Renamed headers")
+        st.caption(f"`{proposal.file_name}` was refused for its header row. The closest headers "
+                   f"(`python -m pipeline accept-headers --file-id {proposal.file_id} --dry-run`):")
+        st.code("\n".join(mapping_lines(proposal)), language=None)
+        st.button("Accept mapping", key="accept_headers", type="primary", icon=":material/done_all:",
+                  disabled=busy, on_click=_accept_mapping, args=(view, ctx, proposal),
+                  help=f"Adds these header: aliases to {ctx.config.path.name} (its comments are kept), "
+                       "then processes the month as a job")
 
 
 # --------------------------------------------------------------------------

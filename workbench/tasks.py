@@ -7,12 +7,15 @@ with actor ``dashboard``.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from pipeline import corrections
 from pipeline.context import Context
 from pipeline.domain.config import Config
-from pipeline.orchestrate import PeriodOutcome, run, stage_rows
+from pipeline.io.config_file import load_config
+from pipeline.orchestrate import PeriodOutcome, reload_period, run, stage_rows
 from pipeline.settings import Settings
 from workbench import data, jobs
 
@@ -98,3 +101,15 @@ def process_result(outcomes: list[PeriodOutcome]) -> jobs.Result:
         text += f", {len(failed)} failed — " + "; ".join(data.describe_outcome(o) for o in failed[:3])
     notes = "; ".join(o.note for o in done if o.note)
     return jobs.Result(not failed, text + ".", note=notes)
+
+
+def submit_process_month(settings: Settings, config_path: Path, dataset: str, period: str) -> jobs.Job | None:
+    """Process the month's landed file again, every stage from ingest, under
+    the config as it is on disk now (after the month page accepted header
+    aliases into it): ``python -m pipeline reload`` for one month, as a job."""
+    def work() -> jobs.Result:
+        outcome = reload_period(dataset, period, settings=settings, config=load_config(config_path))
+        return process_result([outcome])
+
+    return jobs.submit("process", dataset, period, f"Processing {dataset} {period}", work,
+                       session=session_id(), scope=settings.db_url)

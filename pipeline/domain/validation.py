@@ -9,8 +9,11 @@ that tells the analyst why not.
   row can be dropped for it, so it fails the file in either mode.
 - A failure of a ``severity: warn`` check (label "warn: …") fails nothing:
   the row is kept and counted in ``rows_warned``.
-- ``rules:`` (column comparisons, ``within_period``) are checked on the
-  typed frame and reported once per failing row against the rule's column.
+- ``rules:`` (column comparisons, ``within_period``) are DataFrame-level
+  checks of the pandera schema (``domain.schema.rule_checks``); each failing
+  row is logged once (``rule_failures``), against the rule's column, with the
+  other column in its check (``end_date`` ``>= start_date``). Its severity
+  is its label's, as for any check.
 - An empty file (a header but no data rows) fails: far more often a broken
   export than a real month.
 """
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,19 +29,14 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from pipeline.domain.checks import WARN, WARN_PREFIX, is_warning
+from pipeline.domain.checks import is_warning
 from pipeline.domain.coerce import coerce_frame, empty_failures
 from pipeline.domain.config import DatasetConfig
-from pipeline.domain.period import Period
-from pipeline.domain.schema import build_schema
+from pipeline.domain.schema import RULE_CHECK, build_schema
 
 MAX_LOGGED_ERRORS = 1_000
 MAX_SUMMARY_GROUPS = 5
 SUMMARY_VALUE_CHARS = 40  # the one-line message stays one readable line
-
-RULE_OPERATORS: dict[str, Any] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq, "!=": operator.ne,
-}
 
 # pandera's own names for its built-in checks → the names the error log shows.
 CHECK_LABELS = {
@@ -111,7 +108,9 @@ def check_frame(raw: pd.DataFrame, dataset: DatasetConfig, period: str) -> tuple
         schema.validate(typed, lazy=True, inplace=True)
         schema_failures = empty_failures()
     except pa.errors.SchemaErrors as exc:
-        schema_failures = failures_of_schema(exc.failure_cases)
+        cases, rules = rule_failures(exc, schema, dataset, typed)
+        parts = [f for f in (failures_of_schema(cases), rules) if len(f)]
+        schema_failures = pd.concat(parts, ignore_index=True) if parts else empty_failures()
     if len(type_failures) and len(schema_failures):
         # A cell that could not be typed is null in the typed frame; don't
         # report it a second time as a missing value.
@@ -119,9 +118,39 @@ def check_frame(raw: pd.DataFrame, dataset: DatasetConfig, period: str) -> tuple
         cells = pd.MultiIndex.from_arrays([schema_failures["row_number"], schema_failures["column"]])
         again = cells.isin(typed_cells) & (schema_failures["check"] == "not_nullable").to_numpy()
         schema_failures = schema_failures[~again]
-    parts = [f for f in (type_failures, schema_failures, rule_failures(typed, dataset, period)) if len(f)]
+    parts = [f for f in (type_failures, schema_failures) if len(f)]
     failures = pd.concat(parts, ignore_index=True) if parts else empty_failures()
     return typed, as_delivered(failures, raw)
+
+
+def rule_failures(exc: pa.errors.SchemaErrors, schema: pa.DataFrameSchema, dataset: DatasetConfig,
+                  typed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pandera's failure cases without the rules' own, the rules' failures).
+
+    A rule's DataFrame-level check reports one sample row, once per column of
+    the frame (``domain.schema.rule_checks``); its verdict on every row is
+    the check's output, kept on its SchemaError. Each failing row becomes
+    one failure against the rule's column (its value is left to
+    :func:`as_delivered`: the file's cell of that column). A rule
+    that could not run (no output) keeps pandera's case: it fails the file."""
+    by_name = {RULE_CHECK.format(index=i): rule for i, rule in enumerate(dataset.rules)}
+    names = [getattr(check, "name", None) for check in schema.checks]
+    parts, ran = [], set()
+    for error in exc.schema_errors:
+        name = str(getattr(error.check, "name", ""))
+        rule, output = by_name.get(name), error.check_output
+        if rule is None or not isinstance(output, pd.Series) or not output.index.equals(typed.index):
+            continue
+        ran.add(names.index(name))
+        failing = ~output.fillna(False).astype(bool).to_numpy()
+        # The value is the file's cell of the rule's column: as_delivered fills it.
+        parts.append(pd.DataFrame({
+            "row_number": typed.index.to_numpy(dtype=np.int64)[failing], "column": rule.column,
+            "check": str(error.check.error), "value": None}))
+    cases = exc.failure_cases
+    theirs = ((cases["schema_context"] == "DataFrameSchema")
+              & pd.to_numeric(cases["check_number"], errors="coerce").isin(list(ran))).to_numpy(dtype=bool)
+    return cases[~theirs], pd.concat(parts, ignore_index=True) if parts else empty_failures()
 
 
 def as_delivered(failures: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
@@ -138,34 +167,6 @@ def as_delivered(failures: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
         values[here] = raw[column].to_numpy(dtype=object)[positions[here]]
     values = [cell_text(v) for v in values]
     return failures.assign(value=pd.Series(values, index=failures.index, dtype=object))
-
-
-def rule_failures(typed: pd.DataFrame, dataset: DatasetConfig, period: str) -> pd.DataFrame:
-    """The failures of the dataset's ``rules:``, one per failing row, against
-    the rule's column (value: that column's value). A null on either side is
-    left to the column's nullable rule."""
-    parts = []
-    for rule in dataset.rules:
-        left = typed[rule.column]
-        if rule.within_period:
-            month = Period.of(period)
-            start, end = pd.Timestamp(month.start), pd.Timestamp(month.next().start)
-            ok, known = (left >= start) & (left < end), left.notna()
-            label = f"in period {period}"
-        else:
-            right = typed[rule.other]
-            ok = RULE_OPERATORS[str(rule.op)](left, right)
-            known = left.notna() & right.notna()
-            label = f"{rule.op} {rule.other}"
-        failing = (known & ~ok.fillna(False).astype(bool)).to_numpy(dtype=bool)
-        if failing.any():
-            parts.append(pd.DataFrame({
-                "row_number": typed.index.to_numpy(dtype=np.int64)[failing],
-                "column": rule.column,
-                "check": (WARN_PREFIX if rule.severity == WARN else "") + label,
-                "value": left[failing].astype(object).to_numpy(),
-            }))
-    return pd.concat(parts, ignore_index=True) if parts else empty_failures()
 
 
 def failures_of_schema(cases: pd.DataFrame) -> pd.DataFrame:

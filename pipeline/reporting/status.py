@@ -26,15 +26,17 @@ def to_json(rows: list[dict[str, Any]]) -> str:
 
 
 def to_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table for the terminal; below it one line per month whose
-    latest attempt failed, with the reason."""
+    """A plain-text table for the terminal (``dropped``: invalid rows left out
+    under ``on_invalid_rows: drop``; ``warned``: rows kept that failed only
+    ``severity: warn`` checks); below it one line per month whose latest
+    attempt failed, with the reason."""
     if not rows:
         return "No data yet — run: python -m pipeline demo && python -m pipeline run"
-    columns = ("dataset", "period", "state", "stage_rows", "core_rows", "rows_dropped", "served_file",
-               "last_loaded_at")
-    heads = ("dataset", "period", "state", "stage", "core", "dropped", "served file", "loaded at")
+    columns = ("dataset", "period", "state", "stage_rows", "core_rows", "rows_dropped", "rows_warned",
+               "served_file", "last_loaded_at")
+    heads = ("dataset", "period", "state", "stage", "core", "dropped", "warned", "served file", "loaded at")
     cells = [[("" if r[c] is None else str(r[c])) for c in columns] for r in rows]
-    out = format_table(heads, cells, right={3, 4, 5})
+    out = format_table(heads, cells, right={3, 4, 5, 6})
     for r in rows:
         if r["state"] in (MonthState.FAILED, MonthState.FAILED_SERVING_PREVIOUS) and r["error"]:
             serving = " (still serving the previous load)" if r["state"] == MonthState.FAILED_SERVING_PREVIOUS else ""

@@ -30,6 +30,8 @@ def progress_line(index: int, total: int, o: PeriodOutcome) -> str:
         what = f"loaded {o.rows_after} rows ({o.rows_before} before)"
         if o.rows_dropped:
             what += f", dropped {o.rows_dropped:,} invalid row{'s' if o.rows_dropped != 1 else ''}"
+        if o.rows_warned:
+            what += f", kept {o.rows_warned:,} row{'s' if o.rows_warned != 1 else ''} with warnings"
         what += f" in {o.seconds:.1f} s"
         if o.note:
             what += f"; {o.note}"

@@ -239,7 +239,9 @@ def validate_spans(ws: Workspace, mode: str) -> tuple:
 def test_warn_rows_are_kept_and_rules_report_per_row(workspace: Workspace) -> None:
     proc, errors, vid = validate_spans(workspace, "drop")
     assert proc.returncode == 0, proc.stderr
-    # rows 3 (start in February: warn) and 5 (hours warn-only? no: le 24 fails) ...
+    # Each failing row of a rule (a pandera DataFrame-level check) is logged
+    # once, against the rule's column, the other column named in the check;
+    # row 4 starts in February: the within_period rule only warns.
     assert errors == [
         (3, "end_date", ">= start_date", "2025-03-01"),
         (3, "hours", "warn: ≥ 0", "-1"),
@@ -254,6 +256,18 @@ def test_warn_rows_are_kept_and_rules_report_per_row(workspace: Workspace) -> No
     assert pq.read_table(parquet).column("id").to_pylist() == [1, 3, 4]
     assert workspace.rows("SELECT rows_total, rows_valid, rows_invalid FROM meta.validation_log "
                           "WHERE id = :v", v=vid) == [(5, 3, 2)]
+
+
+def test_run_and_status_show_the_rows_with_warnings(workspace: Workspace) -> None:
+    workspace.use_config(RULES.replace("ON_INVALID", "drop"))
+    land(workspace, "spans_2025-03.csv", SPANS)
+    proc = workspace.main("pipeline", "run")
+    assert proc.returncode == 0, proc.stderr
+    assert "dropped 2 invalid rows, kept 2 rows with warnings" in proc.stdout
+    table = workspace.main("pipeline", "status").stdout.splitlines()
+    heads = table[0].split()
+    row = next(line.split() for line in table if line.startswith("spans"))
+    assert dict(zip(heads, row))["warned"] == "2" and dict(zip(heads, row))["dropped"] == "2"
 
 
 def test_rule_with_error_severity_rejects_the_file(workspace: Workspace) -> None:

@@ -160,3 +160,64 @@ def test_overview_links_every_month_to_its_page(loaded) -> None:  # type: ignore
     links = [link.proto for link in at.get("page_link")]
     assert any("dataset=citizens" in (p.query_string or "") and "period=2025-07" in (p.query_string or "")
                for p in links), links
+
+
+# --------------------------------------------------------------------------
+# A file refused for renamed headers: the mapping, Accept, the month loads
+# --------------------------------------------------------------------------
+CUSTOMERS = """\
+# Customers: this comment must survive the Accept button.
+datasets:
+  customers:
+    file_pattern: '^customers_(?P<period>\\d{4}-\\d{2})\\.csv$'
+    primary_key: [customer_id]
+    columns:
+      customer_id: {type: integer, nullable: false, header: "Customer ID"}  # the key
+      full_name:   {type: string, header: "Full Name"}
+      age:         {type: integer, ge: {value: 0, severity: warn}}
+"""
+
+
+def test_accept_mapping_writes_the_aliases_and_loads_the_month(workspace) -> None:  # type: ignore[no-untyped-def]
+    config = workspace.use_config(CUSTOMERS)
+    (workspace.landed / "customers_2025-01.csv").write_text("Cust ID,Full Name,age\n1,Ann,30\n2,Bob,-1\n")
+    assert workspace.main("pipeline", "run").returncode == 1  # refused at ingest: missing columns
+    file_id = workspace.scalar("SELECT max(id) FROM meta.ingestion_log")
+    dry = workspace.main("pipeline", "accept-headers", "--file-id", str(file_id), "--dry-run")
+    printed = [line for line in dry.stdout.splitlines() if line.startswith("customers.")]
+    assert printed == ["customers.customer_id: header 'Cust ID'"]
+
+    at = open_month("customers", "2025-01")
+    assert metrics(at)["State"] == "failed"
+    assert [c.value for c in at.code] == ["\n".join(printed)]  # the CLI's mapping, as it prints it
+    at.button(key="accept_headers").click().run()
+    assert not at.exception, at.exception
+    text = config.read_text()
+    assert text.startswith("# Customers: this comment must survive the Accept button.\n")
+    assert ('customer_id: {type: integer, nullable: false, header: ["Customer ID", Cust ID]}  # the key'
+            in text)
+    assert text.replace('["Customer ID", Cust ID]', '"Customer ID"') == CUSTOMERS  # nothing else moved
+
+    settle(at)
+    assert workspace.rows("SELECT customer_id, full_name, age FROM stage.customers ORDER BY 1") == [
+        (1, "Ann", 30), (2, "Bob", -1)]
+    assert any(s.startswith("Processed 1 file (customers 2025-01)") for s in texts(at.success))
+    shown = metrics(at)
+    assert (shown["State"], shown["Stage rows"], shown["Rows warned"], shown["Rows dropped"]) == (
+        "published", "2", "1", "0")
+    assert not [c for c in at.get("flex_container") if getattr(c, "key", None) == "header_mapping"]
+    assert not at.code  # nothing left to accept
+    warned = frame(at, "month_errors")
+    assert [(int(r), c, k, v) for r, c, k, v in warned[["excel_row", "column", "check", "value"]].to_numpy()] == [
+        (3, "age", "warn: ≥ 0", "-1")]
+
+
+def test_no_mapping_is_offered_for_a_month_refused_for_another_reason(workspace) -> None:  # type: ignore[no-untyped-def]
+    workspace.use_config(CUSTOMERS)
+    (workspace.landed / "customers_2025-02.csv").write_text("Customer ID,Full Name,age\n")  # headers fine
+    (workspace.landed / "customers_2025-03.csv").write_text("Cust ID,Name,Zebra\n1,Ann,3\n")  # no close match
+    workspace.main("pipeline", "run")
+    for period in ("2025-02", "2025-03"):
+        at = open_month("customers", period)
+        assert metrics(at)["State"] == "failed"
+        assert not [b for b in at.button if b.key == "accept_headers"], period

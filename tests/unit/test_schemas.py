@@ -17,7 +17,7 @@ import pytest
 from pipeline.domain.coerce import coerce_column, coerce_frame
 from pipeline.domain.config import ColumnConfig, parse_config
 from pipeline.domain.schema import arrow_schema, build_schema
-from pipeline.domain.validation import rule_failures
+from pipeline.domain.validation import check_frame, decide
 from pipeline.errors import ConfigError, FileRefused
 from pipeline.io.config_file import load_config
 from pipeline.io.landed import read_table
@@ -150,14 +150,80 @@ def test_benefit_payments_date_must_fall_in_the_period(shipped) -> None:  # type
             "payment_date": "2025-07-01", "booked_at": "", "is_correction": "false"}
     dates = ["2025-07-01", "2025-07-31", "2025-06-30", "2025-08-01", "2024-07-15"]
     rows = [{**base, "payment_id": i + 1, "payment_date": d} for i, d in enumerate(dates)]
-    # The shipped config's `rules: [{column: payment_date, within_period: true}]`.
-    frame = typed_frame(bp, rows)
-    build_schema(bp, "2025-07").validate(frame, lazy=True)  # the rule is not in the pandera schema
-    got = {tuple(r) for r in rule_failures(frame, bp, "2025-07")[["row_number", "column", "check"]].to_numpy()}
-    assert got == {(4, "payment_date", "in period 2025-07"), (5, "payment_date", "in period 2025-07"),
-                   (6, "payment_date", "in period 2025-07")}
+    # The shipped config's `rules: [{column: payment_date, within_period: true}]`
+    # is a DataFrame-level check of the pandera schema.
+    checks = build_schema(bp, "2025-07").checks
+    assert [(c.name, c.error) for c in checks] == [("rule[0]", "in period 2025-07")]
+    _, failures = check_frame(pd.DataFrame(rows, dtype=object, index=pd.RangeIndex(2, 7)), bp, "2025-07")
+    got = sorted(tuple(r) for r in failures[["row_number", "column", "check", "value"]].to_numpy())
+    assert got == [(4, "payment_date", "in period 2025-07", "2025-06-30"),
+                   (5, "payment_date", "in period 2025-07", "2025-08-01"),
+                   (6, "payment_date", "in period 2025-07", "2024-07-15")]
     # The same rows belong to another month's file differently: the rule uses the period.
-    assert set(rule_failures(frame, bp, "2025-06")["row_number"]) == {2, 3, 5, 6}
+    _, june = check_frame(pd.DataFrame(rows, dtype=object, index=pd.RangeIndex(2, 7)), bp, "2025-06")
+    assert sorted(june["row_number"]) == [2, 3, 5, 6]
+
+
+SPANS = {"datasets": {"spans": {
+    "file_pattern": r"^spans_(?P<period>\d{4}-\d{2})\.csv$",
+    "on_invalid_rows": "drop",
+    "rules": [{"column": "end_date", "op": ">=", "other": "start_date"},
+              {"column": "amount", "op": "<=", "other": "limit", "severity": "warn"}],
+    "columns": {"id": "integer", "start_date": "date", "end_date": "date", "amount": {"type": "decimal",
+                "precision": 10, "scale": 2}, "limit": {"type": "decimal", "precision": 10, "scale": 2},
+                "note": "string"},
+}}}
+
+
+def spans_raw(*rows: tuple) -> pd.DataFrame:
+    return pd.DataFrame([dict(zip(["id", "start_date", "end_date", "amount", "limit", "note"], r)) for r in rows],
+                        dtype=object, index=pd.RangeIndex(2, 2 + len(rows)))
+
+
+def test_rules_are_pandera_frame_checks_reported_once_per_row() -> None:
+    spans = config(SPANS).dataset("spans")
+    schema = build_schema(spans, "2025-03")
+    assert [(c.name, c.error) for c in schema.checks] == [("rule[0]", ">= start_date"),
+                                                          ("rule[1]", "warn: <= limit")]
+    raw = spans_raw(("1", "2025-03-01", "2025-03-02", "5.00", "10.00", "ok"),
+                    ("2", "2025-03-05", "2025-03-01", "50.00", "10.00", "both rules"),
+                    ("3", "2025-03-05", "", "1.00", "", "nulls skip the rules"),
+                    ("4", "2025-03-05", "2025-03-04", "1.00", "2.00", "error rule only"))
+    # pandera itself lists a sample failing row once per column of the frame, and
+    # judges every row in the check's output ...
+    with pytest.raises(pa.errors.SchemaErrors) as info:
+        schema.validate(coerce_frame(raw, spans)[0], lazy=True)
+    cases = info.value.failure_cases
+    assert sorted(cases.loc[cases["check"] == ">= start_date", "column"]) == sorted(spans.columns)
+    verdict = next(e.check_output for e in info.value.schema_errors if e.check.name == "rule[0]")
+    assert verdict.tolist() == [True, False, True, False]
+    # ... the failures the log gets name each failing row once per rule, both columns named.
+    typed, failures = check_frame(raw, spans, "2025-03")
+    assert sorted(tuple(r) for r in failures.to_numpy()) == [
+        (3, "amount", "warn: <= limit", "50.00"),
+        (3, "end_date", ">= start_date", "2025-03-01"),
+        (5, "end_date", ">= start_date", "2025-03-04"),
+    ]
+    # severity: error drops its rows (on_invalid_rows: drop); warn keeps them, counted.
+    decision = decide(typed, failures, spans, "spans_2025-03.csv", 1)
+    assert decision.passed and decision.rows is not None
+    assert list(decision.rows["id"]) == [1, 3] and decision.dropped == 2 and decision.warned == 0
+
+
+def test_rule_severity_warn_keeps_the_row_and_error_rejects_the_file() -> None:
+    spans = config(SPANS).dataset("spans")
+    raw = spans_raw(("1", "2025-03-01", "2025-03-02", "50.00", "10.00", "warned"),
+                    ("2", "2025-03-01", "2025-03-02", "5.00", "10.00", "fine"))
+    typed, failures = check_frame(raw, spans, "2025-03")
+    decision = decide(typed, failures, spans, "spans_2025-03.csv", 1)
+    assert decision.passed and decision.warned == 1 and decision.counts == (2, 2, 0)
+    rejecting = config({"datasets": {"spans": {**SPANS["datasets"]["spans"], "on_invalid_rows": "reject"}}})
+    raw = spans_raw(("1", "2025-03-05", "2025-03-01", "5.00", "10.00", "ends before it starts"))
+    typed, failures = check_frame(raw, rejecting.dataset("spans"), "2025-03")
+    decision = decide(typed, failures, rejecting.dataset("spans"), "spans_2025-03.csv", 7)
+    assert not decision.passed and decision.error == (
+        "spans_2025-03.csv: 1 invalid row: end_date >= start_date (row 2 '2025-03-01') "
+        "(see meta.validation_errors, validation 7)")
 
 
 def test_python_checks_module_without_the_hook_is_a_config_error(tmp_path: Path) -> None:

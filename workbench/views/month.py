@@ -65,10 +65,15 @@ def header(view: ui.View, dataset: str, period: str) -> None:
     rec: dict[str, Any] = row.iloc[0].to_dict() if not row.empty else {}
     state = data.period_state(rec)
     st.markdown(f"### {dataset} · {period}")
-    cols = st.columns(3)
+    cols = st.columns(5)
     cols[0].metric("State", state)
     cols[1].metric("Stage rows", _count(rec.get("stage_rows")))
     cols[2].metric("Core rows", _count(rec.get("core_rows")))
+    # Of the served load's validation: rows left out (on_invalid_rows: drop)
+    # and rows kept that failed only severity: warn checks.
+    cols[3].metric("Rows dropped", _count(rec.get("rows_dropped")), help="invalid rows left out of the served load")
+    cols[4].metric("Rows warned", _count(rec.get("rows_warned")),
+                   help="rows served that failed only severity: warn checks (listed in meta.validation_errors)")
     served = rec.get("served_file")
     st.caption(f":{_colour(state)}[:material/circle:] Served file `{served}`" if isinstance(served, str)
                else f":{_colour(state)}[:material/circle:] Nothing served")
@@ -101,7 +106,7 @@ def errors(view: ui.View, dataset: str, period: str) -> None:
     validation_id = ui.cached_latest_invalid(view.url, dataset, period)
     if validation_id is None:
         return
-    st.markdown(f"#### Invalid rows (validation {validation_id})")
+    st.markdown(f"#### Invalid rows and warnings (validation {validation_id})")
     totals = ui.cached_check_totals(view.url, validation_id)
     st.container(key="month_checks").dataframe(totals, hide_index=True, width="stretch", column_config={
         "check": "Check", "column": "Column", "header": "Header in the file",
