@@ -7,7 +7,7 @@ import streamlit as st
 
 from pipeline.domain.config import Config
 from workbench import data, tasks, ui
-from workbench.charts import counts_chart, coverage_chart
+from workbench.charts import GRID_SELECTION, counts_chart, coverage_chart
 from workbench.shell import open_page
 
 MONTH_PAGE = "views/month.py"
@@ -76,6 +76,14 @@ def month_link(name: str, ds_cov: pd.DataFrame) -> None:
                                format_func=lambda p: f"{p} · {_state_of(ds_cov, p)}")
     cols[1].page_link(MONTH_PAGE, label=f"{name} {period}", icon=":material/open_in_new:",
                       query_params={"dataset": name, "period": period})
+
+
+def open_clicked_month(event: object) -> None:
+    """A click on a grid cell opens that month's page (same URL as its link)."""
+    picked = (getattr(event, "selection", None) or {}).get(GRID_SELECTION) or []
+    cell = picked[0] if picked else {}
+    if cell.get("dataset") and cell.get("period"):
+        st.switch_page(MONTH_PAGE, query_params={"dataset": cell["dataset"], "period": cell["period"]})
 
 
 def _state_of(ds_cov: pd.DataFrame, period: str) -> str:
@@ -147,7 +155,9 @@ def body(view: ui.View) -> None:
     st.caption("Every month between a dataset's first and last delivery. **missing** = no file "
                "arrived; **failed** = the latest file was refused or a step failed; "
                "**pending** = accepted, not loaded yet.")
-    st.altair_chart(coverage_chart(cov), width="stretch")
+    grid = st.altair_chart(coverage_chart(cov), width="stretch", key="coverage_grid", on_select="rerun",
+                           selection_mode=GRID_SELECTION)
+    open_clicked_month(grid)
     for name in sorted(cov["dataset"].unique()):
         dataset_section(name, cov, changes, view.config, threshold)
 
