@@ -15,13 +15,21 @@ when its tab goes away, and every tab of this server sees it.
   itself serialises writers of one table and period (SPEC §7).
 - The same session submitting the same job for a month while its earlier one
   is still queued or running is dropped (a double click reloads once).
+
+Test hook (off by default): ``WORKBENCH_TEST_JOB_DELAY_S=<seconds>`` in the
+server's environment makes every job sleep that long once it is running,
+before its work starts, so the browser tests can press Stop, refresh or
+close the tab while a reload is deterministically in progress. Unset (or
+0) it costs nothing; nothing in the product sets it.
 """
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 import logging
+import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +40,7 @@ from pipeline.errors import WorkbenchError
 log = logging.getLogger("workbench")
 
 KEEP_FINISHED = 50  # finished jobs kept for the pages to show
+DELAY_ENV = "WORKBENCH_TEST_JOB_DELAY_S"  # test hook, see the module docstring
 
 
 class JobStatus(StrEnum):
@@ -121,6 +130,7 @@ def _worker(job: Job) -> None:
         _lock.wait_for(lambda: lane[0] is job)  # FIFO within the lane
         job.status, job.started_at = JobStatus.RUNNING, dt.datetime.now(dt.UTC)
     try:
+        _test_delay()
         result = job.work()
     except WorkbenchError as exc:  # e.g. the landed file was removed
         result = Result(False, f"{job.label} failed: {exc}")
@@ -140,6 +150,16 @@ def _worker(job: Job) -> None:
         except Exception:
             log.exception("job listener failed")
     job.done.set()
+
+
+def _test_delay() -> None:
+    """Sleep ``$WORKBENCH_TEST_JOB_DELAY_S`` seconds (tests only; unset: no-op)."""
+    try:
+        delay = float(os.environ.get(DELAY_ENV) or 0)
+    except ValueError:
+        delay = 0.0
+    if delay > 0:
+        time.sleep(delay)
 
 
 def _forget_old() -> None:
