@@ -47,6 +47,7 @@ from pipeline.warehouse.engine import dispose_engines, get_engine, write_transac
 from tests.ui import browser_support as bs  # noqa: E402
 
 APP = REPO / "workbench" / "app.py"
+VIEWS = ["Overview", "Ingestion log", "Validation log", "Load log"]
 BARE = REPO / "tests" / "benchmarks" / "bare_dashboard.py"
 # Painted: five KPIs and the coverage grid's cells (Vega's SVG marks carry
 # aria-labels built from the tooltip, which names the dataset).
@@ -202,6 +203,54 @@ def browser_times(env: dict[str, str], tmp: Path, rounds: int, restarts: int) ->
     return out
 
 
+def paint_times(repeat: int = 3) -> tuple[float, dict[str, tuple[float, float]]]:
+    """The first run in this process, then per view: (cold, warm median)
+    seconds of ``AppTest.run()``. The first run pays one-off costs a server
+    pays once at start-up (imports, AppTest's component scan); "cold" is a
+    run with st.cache_data cleared, so every query of the view runs."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    t0 = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - t0
+    assert not at.exception, at.exception
+    out = {}
+    for view in VIEWS:
+        if view != "Overview":  # the logs are tabs of the Logs page
+            at.switch_page("views/logs.py")
+            at.session_state["view"] = view
+        st.cache_data.clear()
+        t0 = time.perf_counter()
+        at.run()
+        cold = time.perf_counter() - t0
+        assert not at.exception, at.exception
+        warm = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            at.run()
+            warm.append(time.perf_counter() - t0)
+        out[view] = (cold, statistics.median(warm))
+    return first, out
+
+
+def bare_run_time(repeat: int = 3) -> tuple[float, float]:
+    """The bare page's AppTest.run(): first, then the median of ``repeat``."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(BARE), default_timeout=60)
+    t0 = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - t0
+    warm = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        at.run()
+        warm.append(time.perf_counter() - t0)
+    return first, statistics.median(warm)
+
+
 def stopwatch(label: str, fn, *args, **kw):  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     result = fn(*args, **kw)
@@ -272,6 +321,13 @@ def main() -> int:
                   f"ratio {app / bare:4.2f}x   [app {', '.join(f'{t:.2f}' for t in times['app'][kind])}; "
                   f"bare {', '.join(f'{t:.2f}' for t in times['bare'][kind])}]")
         profile_first_run(url, config_path)
+        first, per_view = paint_times()
+        bare_first, bare_warm = bare_run_time()
+        print("server side, AppTest.run() in process (no browser), seconds:")
+        print(f"  first run in this process (imports, cold cache): app {first:.2f}, bare page {bare_first:.2f}")
+        for view, (cold, warm) in per_view.items():
+            print(f"  {view:<15} cold {cold:.2f}, warm {warm:.2f}" + (
+                f"   (bare page: {bare_warm:.2f})" if view == "Overview" else ""))
         dispose_engines()
     return 0
 

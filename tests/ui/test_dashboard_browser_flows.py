@@ -6,12 +6,14 @@ and a new delivery processed from the page.
 One streamlit server and one Chromium serve the whole module (a throw-away
 SQLite warehouse holding citizens 2025-01..03), so each test reads counts
 before and after rather than absolute numbers. The server runs with the
-job runner's test hook ``WORKBENCH_TEST_JOB_DELAY_S`` (workbench/jobs.py):
-every job sleeps a few seconds before its work, so "while it runs" is
-deterministic, not a race.
+job runner's test hook ``WORKBENCH_TEST_JOB_GATE`` (workbench/jobs.py): a
+running job waits while the gate file exists, so "while it runs" lasts
+exactly until the test deletes the file — deterministic, not a race, however
+loaded the machine is.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -27,7 +29,6 @@ from tests.ui import browser_support as bs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-JOB_DELAY_S = 3
 STAGE_LOADS = ("SELECT count(*) FROM meta.load_log WHERE step = 'load_stage' "
                "AND dataset = 'citizens' AND period = :period")
 
@@ -53,7 +54,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> Iterator[t
         ws.add_demo(demo_dir, "citizens_2025-0[1-3]*")
         run = ws.cli("run")
         assert run.returncode == 0, run.stdout + run.stderr
-        env = {**os.environ, "WORKBENCH_TEST_JOB_DELAY_S": str(JOB_DELAY_S)}
+        env = {**os.environ, "WORKBENCH_TEST_JOB_GATE": str(root / "job.gate")}
         with bs.running_server(bs.APP, root, root / "streamlit.log", env) as server:
             yield ws, server
             print(f"streamlit log:\n{server.log_tail()}")
@@ -123,6 +124,17 @@ def page_text(driver: Any) -> str:
     return str(driver.find_element(By.TAG_NAME, "body").text)
 
 
+@contextlib.contextmanager
+def gate_closed(ws: Workspace) -> Iterator[None]:
+    """Jobs that start running inside this block wait until it ends."""
+    gate = ws.root / "job.gate"
+    gate.touch()
+    try:
+        yield
+    finally:
+        gate.unlink(missing_ok=True)
+
+
 def settle(ws: Workspace, sql: str, expected: int, timeout: float = bs.WAIT_S, **params: Any) -> None:
     deadline = time.monotonic() + timeout
     while ws.scalar(sql, **params) != expected and time.monotonic() < deadline:
@@ -145,25 +157,27 @@ def test_b_leaving_a_running_reload_runs_it_once(page: Any, site: tuple[Workspac
     tab sees it running, is refreshed and rerun meanwhile, then shows the
     outcome by itself with Reload usable again; the reload ran exactly once,
     and refreshing after it ended starts nothing."""
-    from selenium.webdriver.common.keys import Keys
-
     ws, server = site
     loads = ws.scalar(STAGE_LOADS, period="2025-03")
     open_overview(page, server)
     first = page.current_window_handle
-    click(page, bs.button_xpath("Reload"))
-    shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: running"))
-
-    page.switch_to.new_window("tab")  # another tab, then the first one goes away mid-job
-    second = page.current_window_handle
-    page.switch_to.window(first)
-    page.close()
-    page.switch_to.window(second)
-    open_overview(page, server)
-    shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: running"))  # every tab sees the job
-    page.refresh()  # a browser refresh mid-job: a new session, no new job
-    shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: running"))
-    page.find_element("tag name", "body").send_keys("r")  # Streamlit's rerun key: no new job either
+    with gate_closed(ws):
+        click(page, bs.button_xpath("Reload"))
+        shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: running"))
+        page.switch_to.new_window("tab")  # another tab, then the first one goes away mid-job
+        second = page.current_window_handle
+        page.switch_to.window(first)
+        page.close()
+        page.switch_to.window(second)
+        open_overview(page, server)
+        shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: running"))  # every tab sees the job
+        page.refresh()  # a browser refresh mid-job: a new session, no new job
+        open_overview(page, server)
+        shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: running"))
+        page.find_element("tag name", "body").send_keys("r")  # Streamlit's rerun key: no new job either
+        shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: running"))
+        assert "queued since" not in page_text(page), "leaving or refreshing the tab queued another reload"
+        assert ws.scalar(STAGE_LOADS, period="2025-03") == loads  # still waiting at the gate
 
     shown(page, bs.sidebar_alert_xpath("Reloaded citizens 2025-03"), timeout=bs.WAIT_S)
     wait(page).until(lambda d: "running since" not in page_text(d))
@@ -173,8 +187,10 @@ def test_b_leaving_a_running_reload_runs_it_once(page: Any, site: tuple[Workspac
     assert ws.scalar(STAGE_LOADS, period="2025-03") == loads + 1
     page.refresh()
     open_overview(page, server)
-    page.find_element("tag name", "body").send_keys(Keys.ESCAPE)
-    time.sleep(JOB_DELAY_S + 1)  # a job started by the refresh would have logged by now
+    time.sleep(1)
+    # A job started by the refresh would be listed by every tab at once (and log a load later).
+    text = page_text(page)
+    assert "running since" not in text and "queued since" not in text, "a refresh started the reload again"
     assert ws.scalar(STAGE_LOADS, period="2025-03") == loads + 1, "the reload ran again after a refresh"
     assert "Traceback" not in page_text(page)
 
@@ -190,11 +206,14 @@ def test_c_two_tabs_reloading_one_month_queue(page: Any, site: tuple[Workspace, 
     tab_b = page.current_window_handle
     open_overview(page, server)
     page.switch_to.window(tab_a)
-    click(page, bs.button_xpath("Reload"))
-    shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: running"))
-    page.switch_to.window(tab_b)
-    click(page, bs.button_xpath("Reload"))
-    shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: queued"))
+    with gate_closed(ws):
+        click(page, bs.button_xpath("Reload"))
+        shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: running"))
+        page.switch_to.window(tab_b)
+        click(page, bs.button_xpath("Reload"))
+        shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: queued"))
+        page.switch_to.window(tab_a)  # the first tab sees the second tab's job waiting behind its own
+        shown(page, bs.sidebar_alert_xpath("Reload of citizens 2025-03: queued"))
 
     settle(ws, STAGE_LOADS + " AND id > :before AND finished_at IS NOT NULL", 2, period="2025-03",
            before=before, timeout=bs.WAIT_S)
@@ -206,7 +225,7 @@ def test_c_two_tabs_reloading_one_month_queue(page: Any, site: tuple[Workspace, 
         page.switch_to.window(handle)
         shown(page, bs.sidebar_alert_xpath("Reloaded citizens 2025-03"))
         wait(page).until(lambda d: "queued since" not in page_text(d) and "running since" not in page_text(d))
-    time.sleep(JOB_DELAY_S + 1)
+    time.sleep(1)
     assert ws.scalar(STAGE_LOADS + " AND id > :before", period="2025-03", before=before) == 2
 
 
