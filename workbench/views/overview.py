@@ -37,9 +37,12 @@ def summaries(status: pd.DataFrame, threshold: float) -> tuple[pd.DataFrame, pd.
 
 def _vega_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
     # Streamlit's own conversion (theme, data as Arrow), so the cached spec
-    # draws exactly as st.altair_chart(chart) would.
-    from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
-
+    # draws exactly as st.altair_chart(chart) would. It is private: should a
+    # Streamlit release drop it, Altair's plain spec (data inline) draws too.
+    try:
+        from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
+    except ImportError:
+        return dict(chart.to_dict())
     return dict(_convert_altair_to_vega_lite_spec(chart))  # type: ignore[arg-type]
 
 
