@@ -9,6 +9,8 @@ import pandas as pd
 from workbench import data
 from workbench.ui import state_scale
 
+GRID_SELECTION = "cell"  # a click on a grid cell selects its (dataset, period)
+
 
 def _axis(months: list[str], **kw: Any) -> alt.Axis:
     return alt.Axis(labelAngle=-60 if len(months) > 12 else 0, **kw)
@@ -33,6 +35,7 @@ def coverage_chart(cov: pd.DataFrame) -> alt.Chart:
                      alt.Tooltip("stage_rows:Q", title="stage rows", format=","),
                      alt.Tooltip("file_name:N", title="file"), alt.Tooltip("error:N")],
         )
+        .add_params(alt.selection_point(name=GRID_SELECTION, fields=["dataset", "period"], on="click"))
         .properties(height=alt.Step(34))
     )
 

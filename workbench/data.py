@@ -140,27 +140,18 @@ def coverage(status: pd.DataFrame) -> pd.DataFrame:
     its state; a month inside that span the warehouse knows nothing of is
     'missing' — the gap an analyst must chase."""
     columns = ["dataset", "period", "state", "stage_rows", "file_name", "error"]
-    frames = []
-    for dataset, group in status.dropna(subset=["period"]).groupby("dataset", sort=True):
-        known = group.set_index("period")
-        months = month_range(known.index.min(), known.index.max())
-        rows = []
-        for period in months:
-            if period in known.index:
-                rec = known.loc[period]
-                rows.append({
-                    "dataset": dataset, "period": period, "state": period_state(rec),
-                    "stage_rows": rec["stage_rows"], "file_name": rec["file_name"], "error": rec["error"],
-                })
-            else:
-                rows.append({"dataset": dataset, "period": period, "state": MISSING,
-                             "stage_rows": pd.NA, "file_name": None, "error": None})
-        frames.append(pd.DataFrame(rows, columns=columns))
-    if not frames:
+    known = status.dropna(subset=["period"])
+    if known.empty:
         return pd.DataFrame(columns=columns)
-    out = pd.concat(frames, ignore_index=True)
+    # Vectorised (one merge, not a lookup per month): 120 months x 10
+    # datasets cost milliseconds on every page run.
+    spans = known.groupby("dataset", sort=True)["period"].agg(["min", "max"])
+    months = pd.DataFrame([(name, period) for name, first, last in spans.itertuples()
+                           for period in month_range(first, last)], columns=["dataset", "period"])
+    out = months.merge(known.drop_duplicates(["dataset", "period"])[columns], on=["dataset", "period"], how="left")
+    out["state"] = [s if isinstance(s, str) else MISSING for s in out["state"]]
     out["stage_rows"] = pd.array(out["stage_rows"], dtype="Int64")
-    return out
+    return out[columns]
 
 
 def row_count_changes(status: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -193,10 +184,9 @@ def row_count_changes(status: pd.DataFrame, threshold: float) -> pd.DataFrame:
     if not out:
         return pd.DataFrame(columns=columns)
     result = pd.concat(out, ignore_index=True)
-    status_core = status.set_index(["dataset", "period"])["core_rows"]
-    result["core_rows"] = pd.array(
-        [status_core.get((d, p), pd.NA) for d, p in zip(result["dataset"], result["period"])], dtype="Int64"
-    )
+    core = status.drop_duplicates(["dataset", "period"])[["dataset", "period", "core_rows"]]
+    result = result.merge(core, on=["dataset", "period"], how="left")
+    result["core_rows"] = pd.array(result["core_rows"], dtype="Int64")
     return result[["dataset", "period", "state", "stage_rows", "core_rows", "previous_rows", "change", "flagged"]]
 
 

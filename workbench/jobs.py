@@ -15,13 +15,22 @@ when its tab goes away, and every tab of this server sees it.
   itself serialises writers of one table and period (SPEC §7).
 - The same session submitting the same job for a month while its earlier one
   is still queued or running is dropped (a double click reloads once).
+
+Test hook (off by default): with ``WORKBENCH_TEST_JOB_GATE=<path>`` in the
+server's environment, a job that starts running waits while that file
+exists (at most 120 s) before its work, so the browser tests can close a
+tab, refresh, or queue a second reload while a reload is deterministically
+in progress, and then let it finish by deleting the file. Unset, it costs
+nothing; nothing in the product sets it.
 """
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 import logging
+import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +41,8 @@ from pipeline.errors import WorkbenchError
 log = logging.getLogger("workbench")
 
 KEEP_FINISHED = 50  # finished jobs kept for the pages to show
+GATE_ENV = "WORKBENCH_TEST_JOB_GATE"  # test hook, see the module docstring
+GATE_MAX_S = 120.0
 
 
 class JobStatus(StrEnum):
@@ -121,6 +132,7 @@ def _worker(job: Job) -> None:
         _lock.wait_for(lambda: lane[0] is job)  # FIFO within the lane
         job.status, job.started_at = JobStatus.RUNNING, dt.datetime.now(dt.UTC)
     try:
+        _test_gate()
         result = job.work()
     except WorkbenchError as exc:  # e.g. the landed file was removed
         result = Result(False, f"{job.label} failed: {exc}")
@@ -140,6 +152,16 @@ def _worker(job: Job) -> None:
         except Exception:
             log.exception("job listener failed")
     job.done.set()
+
+
+def _test_gate() -> None:
+    """Wait while ``$WORKBENCH_TEST_JOB_GATE`` names an existing file (tests only; unset: no-op)."""
+    gate = os.environ.get(GATE_ENV)
+    if not gate:
+        return
+    deadline = time.monotonic() + GATE_MAX_S
+    while os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _forget_old() -> None:

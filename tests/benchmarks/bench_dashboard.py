@@ -1,16 +1,30 @@
-"""How long the dashboard takes to paint with a big history (run on demand).
+"""How long the dashboard takes to paint with a big history, in a real
+browser, side by side with a bare Streamlit page (run on demand).
 
-    .venv/bin/python tests/benchmarks/bench_dashboard.py [--db-url URL] [--log-rows 10000] [--periods 100]
+    .venv/bin/python tests/benchmarks/bench_dashboard.py [--periods 120] [--datasets 5] [--log-rows 10000]
+                                                         [--rounds 7] [--restarts 3] [--db-url URL]
 
 Fills a throw-away warehouse (a temporary SQLite file unless --db-url names
-an empty PostgreSQL database) with ``--periods`` months of two datasets and
-``--log-rows`` rows in each meta log, then times ``AppTest.run()`` of
-``workbench/app.py`` for every view: cold (empty st.cache_data, so every
-query runs) and warm (served from the cache, as on most reruns).
+an empty PostgreSQL database) with ``--periods`` months of ``--datasets``
+datasets (the shipped two plus copies of citizens) and ``--log-rows`` rows
+in each meta log. Then it serves ``workbench/app.py`` and the bare page
+``tests/benchmarks/bare_dashboard.py`` (the same widgets over made-up
+in-memory frames) from two streamlit servers and loads each in headless
+Debian Chromium, alternating, timing from navigation start until the
+overview's grid and KPIs are in the page ("first paint"):
+
+- first visit: each server freshly started (``--restarts`` times), so the
+  app's caches are cold and its page modules are imported by that visit;
+- repeat visits: ``--rounds`` new sessions each, alternating which page
+  goes first (the app's st.cache_data is warm, as for most visitors).
+
+Prints medians and the ratio app/bare (issue 17's target: ≤ 1.5×), then
+where the app's first run spends its time (the data functions, in process).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import random
@@ -24,14 +38,25 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import sqlalchemy as sa  # noqa: E402
+import yaml  # noqa: E402
 
-from pipeline.domain.config import Config
+from pipeline.domain.config import Config  # noqa: E402
 from pipeline.io.config_file import load_config  # noqa: E402
 from pipeline.warehouse import runlog, tables  # noqa: E402
 from pipeline.warehouse.engine import dispose_engines, get_engine, write_transaction  # noqa: E402
+from tests.ui import browser_support as bs  # noqa: E402
 
 APP = REPO / "workbench" / "app.py"
 VIEWS = ["Overview", "Ingestion log", "Validation log", "Load log"]
+BARE = REPO / "tests" / "benchmarks" / "bare_dashboard.py"
+# Painted: five KPIs and the coverage grid's cells (Vega's SVG marks carry
+# aria-labels built from the tooltip, which names the dataset).
+PAINTED_JS = """
+const done = arguments[arguments.length - 1];
+const ready = () => document.querySelectorAll("[data-testid='stMetric']").length >= 5
+    && document.querySelector("[data-testid='stVegaLiteChart'] path[aria-label*='dataset: ']");
+(function poll() { if (ready()) done(performance.now() / 1000); else setTimeout(poll, 10); })();
+"""
 
 
 def _value(col, i: int, period: str):  # type: ignore[no-untyped-def]
@@ -127,6 +152,57 @@ def fill_warehouse(engine: sa.Engine, config: Config, *, periods: int = 100, log
                     f"(SELECT max(id) FROM meta.{t.name}))")
 
 
+def bench_config(out: Path, datasets: int) -> Path:
+    """The shipped config plus copies of citizens (no transform) up to
+    ``datasets`` datasets; .sql paths made absolute."""
+    spec = yaml.safe_load((REPO / "datasets_config.yml").read_text(encoding="utf-8"))
+    for ds in spec["datasets"].values():
+        if ds.get("transform"):
+            ds["transform"] = str(REPO / ds["transform"])
+        ds["publish"] = {k: str(REPO / v) for k, v in (ds.get("publish") or {}).items()}
+    extra = ["households", "addresses", "employment", "pensions", "schools", "vehicles", "permits", "taxes"]
+    base = spec["datasets"]["citizens"]
+    for name in extra[:max(0, datasets - len(spec["datasets"]))]:
+        spec["datasets"][name] = {**base, "description": f"Copy of citizens named {name}",
+                                  "file_pattern": rf"^{name}_(?P<period>\d{{4}}-?\d{{2}})\.(xlsx|csv)$",
+                                  "transform": None, "publish": {}}
+    spec["datasets"] = dict(list(spec["datasets"].items())[:datasets])
+    path = out / "datasets_config.yml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def first_paint(driver, url: str) -> float:  # type: ignore[no-untyped-def]
+    """Seconds from navigation start until the KPIs and grid are in the page (a new session)."""
+    driver.get("about:blank")
+    driver.get(url)
+    return float(driver.execute_async_script(PAINTED_JS))
+
+
+def browser_times(env: dict[str, str], tmp: Path, rounds: int, restarts: int) -> dict[str, dict[str, list[float]]]:
+    """{"app"|"bare": {"first": [...], "repeat": [...]}} in seconds."""
+    pages = {"app": APP, "bare": BARE}
+    out: dict[str, dict[str, list[float]]] = {k: {"first": [], "repeat": []} for k in pages}
+    driver = bs.new_driver()
+    driver.set_script_timeout(180)
+    try:
+        for restart in range(restarts):
+            with contextlib.ExitStack() as stack:
+                servers = {k: stack.enter_context(bs.running_server(p, tmp, tmp / f"{k}.log", env))
+                           for k, p in pages.items()}
+                order = ["app", "bare"] if restart % 2 == 0 else ["bare", "app"]
+                for k in order:
+                    out[k]["first"].append(first_paint(driver, servers[k].url))
+                if restart:
+                    continue
+                for r in range(rounds):
+                    for k in (order if r % 2 else order[::-1]):
+                        out[k]["repeat"].append(first_paint(driver, servers[k].url))
+    finally:
+        driver.quit()
+    return out
+
+
 def paint_times(repeat: int = 3) -> tuple[float, dict[str, tuple[float, float]]]:
     """The first run in this process, then per view: (cold, warm median)
     seconds of ``AppTest.run()``. The first run pays one-off costs a server
@@ -159,26 +235,99 @@ def paint_times(repeat: int = 3) -> tuple[float, dict[str, tuple[float, float]]]
     return first, out
 
 
+def bare_run_time(repeat: int = 3) -> tuple[float, float]:
+    """The bare page's AppTest.run(): first, then the median of ``repeat``."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(BARE), default_timeout=60)
+    t0 = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - t0
+    warm = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        at.run()
+        warm.append(time.perf_counter() - t0)
+    return first, statistics.median(warm)
+
+
+def stopwatch(label: str, fn, *args, **kw):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    result = fn(*args, **kw)
+    print(f"  {label:<42} {time.perf_counter() - t0:6.3f} s")
+    return result
+
+
+def profile_first_run(url: str, config_path: Path) -> None:
+    """Where the overview's first run spends its time: each data function it
+    calls, timed in this process on a cold engine."""
+    from workbench import charts, data
+
+    dispose_engines()
+    config = load_config(config_path)
+    print("the overview's first run, step by step (in process, cold):")
+    stopwatch("warehouse_problem (connect, meta tables)", data.warehouse_problem, url)
+    engine = get_engine(url, migrate=False)
+    stopwatch("warehouse_is_empty", data.warehouse_is_empty, engine)
+    status = stopwatch("period_status (month states)", data.period_status, engine, config)
+    cov = stopwatch("coverage", data.coverage, status)
+    changes = stopwatch("row_count_changes", data.row_count_changes, status, 0.2)
+    stopwatch("reloadable_periods", data.reloadable_periods, engine, tuple(config.datasets))
+    stopwatch("pending_deliveries", data.pending_deliveries, status)
+    stopwatch("coverage_chart → Vega-Lite spec", lambda: charts.coverage_chart(cov).to_dict())
+    months = data.month_range(cov["period"].min(), cov["period"].max())
+    stopwatch(f"counts_chart × {len(config.datasets)} → specs", lambda: [
+        charts.counts_chart(changes[changes["dataset"] == n], months, 0.2).to_dict() for n in config.datasets])
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--db-url", help="an EMPTY warehouse to fill (default: a temporary SQLite file)")
+    p.add_argument("--periods", type=int, default=120)
+    p.add_argument("--datasets", type=int, default=5)
     p.add_argument("--log-rows", type=int, default=10_000)
-    p.add_argument("--periods", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=7, help="repeat visits per page (alternating)")
+    p.add_argument("--restarts", type=int, default=3, help="fresh servers, for the first-visit figure")
     args = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.db_url or f"sqlite:///{tmp}/warehouse/workbench.sqlite"
-        os.environ.update(WORKBENCH_DB_URL=url, WORKBENCH_DATA_DIR=str(Path(tmp) / "data"),
-                          WORKBENCH_CONFIG=os.environ.get("WORKBENCH_CONFIG", str(REPO / "datasets_config.yml")))
-        config = load_config(os.environ["WORKBENCH_CONFIG"])
+    if bs.missing_browser():
+        print(bs.missing_browser(), file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        url = args.db_url or f"sqlite:///{tmp}/data/warehouse/workbench.sqlite"
+        config_path = bench_config(tmp, args.datasets)
+        (tmp / "data" / "landed").mkdir(parents=True)
+        os.environ.update(WORKBENCH_DB_URL=url, WORKBENCH_DATA_DIR=str(tmp / "data"),
+                          WORKBENCH_CONFIG=str(config_path))
+        config = load_config(config_path)
         engine = get_engine(url)
         t0 = time.perf_counter()
         fill_warehouse(engine, config, periods=args.periods, log_rows=args.log_rows)
+        dispose_engines()
         print(f"filled {engine.dialect.name} warehouse: {args.periods} periods x {len(config.datasets)} datasets, "
               f"{args.log_rows:,} rows per meta log ({time.perf_counter() - t0:.1f} s)")
-        first, times = paint_times()
-        print(f"first AppTest.run() in this process (imports, component scan, cold cache): {first:.2f} s")
-        for view, (cold, warm) in times.items():
-            print(f"{view:<15} AppTest.run(): cold {cold:.2f} s, warm {warm:.2f} s")
+        env = {**os.environ, "BENCH_PERIODS": str(args.periods), "BENCH_DATASETS": str(len(config.datasets)),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        times = browser_times(env, tmp, args.rounds, args.restarts)
+        print("first paint in Chromium (navigation start → KPIs and grid shown), median of n, seconds:")
+        for kind in ("first", "repeat"):
+            app, bare = median(times["app"][kind]), median(times["bare"][kind])
+            what = "first visit, fresh server" if kind == "first" else "repeat visit, new session"
+            print(f"  {what:<27} app {app:5.2f} (n={len(times['app'][kind])})   bare {bare:5.2f}   "
+                  f"ratio {app / bare:4.2f}x   [app {', '.join(f'{t:.2f}' for t in times['app'][kind])}; "
+                  f"bare {', '.join(f'{t:.2f}' for t in times['bare'][kind])}]")
+        profile_first_run(url, config_path)
+        first, per_view = paint_times()
+        bare_first, bare_warm = bare_run_time()
+        print("server side, AppTest.run() in process (no browser), seconds:")
+        print(f"  first run in this process (imports, cold cache): app {first:.2f}, bare page {bare_first:.2f}")
+        for view, (cold, warm) in per_view.items():
+            print(f"  {view:<15} cold {cold:.2f}, warm {warm:.2f}" + (
+                f"   (bare page: {bare_warm:.2f})" if view == "Overview" else ""))
         dispose_engines()
     return 0
 

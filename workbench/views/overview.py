@@ -2,12 +2,15 @@
 row counts as a table and a chart."""
 from __future__ import annotations
 
+from typing import Any
+
+import altair as alt
 import pandas as pd
 import streamlit as st
 
 from pipeline.domain.config import Config
 from workbench import data, tasks, ui
-from workbench.charts import counts_chart, coverage_chart
+from workbench.charts import GRID_SELECTION, counts_chart, coverage_chart
 from workbench.shell import open_page
 
 MONTH_PAGE = "views/month.py"
@@ -20,8 +23,40 @@ COUNTS_COLUMNS = {
 }
 
 
-def kpis(status: pd.DataFrame) -> None:
-    cov = data.coverage(status)
+# --------------------------------------------------------------------------
+# Computed once per read of the warehouse, not on every rerun: a rerun (a
+# click, a new tab) with 120 months x 5 datasets spent most of its time
+# re-deriving these frames and converting six Altair charts to Vega-Lite
+# (Altair validates every spec); see tests/benchmarks/bench_dashboard.py.
+# --------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=32)
+def summaries(status: pd.DataFrame, threshold: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(coverage, row-count changes) of one status frame."""
+    return data.coverage(status), data.row_count_changes(status, threshold)
+
+
+def _vega_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    # Streamlit's own conversion (theme, data as Arrow), so the cached spec
+    # draws exactly as st.altair_chart(chart) would. It is private: should a
+    # Streamlit release drop it, Altair's plain spec (data inline) draws too.
+    try:
+        from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
+    except ImportError:
+        return dict(chart.to_dict())
+    return dict(_convert_altair_to_vega_lite_spec(chart))  # type: ignore[arg-type]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def coverage_spec(cov: pd.DataFrame) -> dict[str, Any]:
+    return _vega_spec(coverage_chart(cov))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def counts_spec(rows: pd.DataFrame, months: list[str], threshold: float) -> dict[str, Any]:
+    return _vega_spec(counts_chart(rows, months, threshold))
+
+
+def kpis(status: pd.DataFrame, cov: pd.DataFrame) -> None:
     counts = cov["state"].value_counts()
 
     def months(states: frozenset[str] | set[str]) -> str:
@@ -50,13 +85,18 @@ def _notes(ds_cov: pd.DataFrame, rows: pd.DataFrame, threshold: float) -> list[s
     return notes
 
 
+def _flagged_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Row backgrounds for the Styler, built at once (not a callback per row)."""
+    styles = pd.DataFrame("", index=table.index, columns=table.columns)
+    styles.loc[table["flagged"].to_numpy(dtype=bool)] = "background-color: #fff3e0"
+    return styles
+
+
 def counts_table(name: str, rows: pd.DataFrame, threshold: float) -> None:
     table = rows[["period", "state", "stage_rows", "core_rows", "change", "flagged"]].copy()
     table["change"] = table["change"].astype("float") * 100
-    styled = table.style.apply(
-        lambda r: ["background-color: #fff3e0" if r["flagged"] else ""] * len(r), axis=1
-    ).map(lambda v: "" if v == data.MISSING else f"color: {ui.state_color(v)}; font-weight: 600",
-          subset=["state"])
+    styled = table.style.apply(_flagged_rows, axis=None).map(
+        lambda v: "" if v == data.MISSING else f"color: {ui.state_color(v)}; font-weight: 600", subset=["state"])
     # Keyed containers name the tables for tests and page styling
     # (st.dataframe's own key is dropped when it has no selection).
     st.container(key=f"counts_{name}").dataframe(
@@ -71,16 +111,20 @@ def month_link(name: str, ds_cov: pd.DataFrame) -> None:
     periods = sorted(ds_cov.loc[ds_cov["state"] != data.MISSING, "period"], reverse=True)
     if not periods:
         return
+    states = dict(zip(ds_cov["period"], ds_cov["state"]))  # one lookup per option, not a filter
     cols = st.columns([2, 2, 6], vertical_alignment="bottom")
     period = cols[0].selectbox("Open a month", periods, key=f"open_month_{name}",
-                               format_func=lambda p: f"{p} · {_state_of(ds_cov, p)}")
+                               format_func=lambda p: f"{p} · {states.get(p, data.MISSING)}")
     cols[1].page_link(MONTH_PAGE, label=f"{name} {period}", icon=":material/open_in_new:",
                       query_params={"dataset": name, "period": period})
 
 
-def _state_of(ds_cov: pd.DataFrame, period: str) -> str:
-    states = ds_cov.loc[ds_cov["period"] == period, "state"]
-    return str(states.iloc[0]) if not states.empty else data.MISSING
+def open_clicked_month(event: object) -> None:
+    """A click on a grid cell opens that month's page (same URL as its link)."""
+    picked = (getattr(event, "selection", None) or {}).get(GRID_SELECTION) or []
+    cell = picked[0] if picked else {}
+    if cell.get("dataset") and cell.get("period"):
+        st.switch_page(MONTH_PAGE, query_params={"dataset": cell["dataset"], "period": cell["period"]})
 
 
 def new_deliveries(view: ui.View) -> None:
@@ -119,7 +163,7 @@ def dataset_section(name: str, cov: pd.DataFrame, changes: pd.DataFrame, config:
         counts_table(name, rows, threshold)
     with right:
         months = data.month_range(ds_cov["period"].min(), ds_cov["period"].max())
-        st.altair_chart(counts_chart(rows, months, threshold), width="stretch")
+        st.vega_lite_chart(spec=counts_spec(rows, months, threshold), width="stretch")
 
 
 def render() -> None:
@@ -136,18 +180,19 @@ def body(view: ui.View) -> None:
         threshold = st.slider("Flag row-count changes above", 0, 100, 20, step=5, format="%d %%",
                               key="threshold", help="Share of the previous month's stage rows") / 100
     st.caption("Monthly extracts → validated Parquet → period-partitioned warehouse")
-    kpis(view.status)
+    cov, changes = summaries(view.status, threshold)
+    kpis(view.status, cov)
     new_deliveries(view)
     if view.status.empty:
         st.info("Files were ingested but no period is in the warehouse yet.")
         return
-    cov = data.coverage(view.status)
-    changes = data.row_count_changes(view.status, threshold)
     st.markdown("#### Coverage")
     st.caption("Every month between a dataset's first and last delivery. **missing** = no file "
                "arrived; **failed** = the latest file was refused or a step failed; "
                "**pending** = accepted, not loaded yet.")
-    st.altair_chart(coverage_chart(cov), width="stretch")
+    grid = st.vega_lite_chart(spec=coverage_spec(cov), width="stretch", key="coverage_grid", on_select="rerun",
+                              selection_mode=GRID_SELECTION)
+    open_clicked_month(grid)
     for name in sorted(cov["dataset"].unique()):
         dataset_section(name, cov, changes, view.config, threshold)
 
