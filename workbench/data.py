@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import sqlalchemy as sa
@@ -159,6 +160,28 @@ def coverage(status: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     out["stage_rows"] = pd.array(out["stage_rows"], dtype="Int64")
     return out
+
+
+MONTH_PAGE_PATH = "month"  # st.Page(url_path="month") in workbench/app.py
+
+
+def month_url(dataset: str, period: str) -> str:
+    """The month page's address relative to the app's root (a deep link)."""
+    return f"{MONTH_PAGE_PATH}?{urlencode({'dataset': dataset, 'period': period})}"
+
+
+def coverage_grid(cov: pd.DataFrame) -> pd.DataFrame:
+    """The coverage as a calendar: per cell its ``year`` (a row of the
+    grid) and ``month`` (1–12, a column), and ``href``, the month page.
+    Twelve columns whatever the history's length, so 120 months fit the
+    width and the newest year is a row like any other."""
+    periods = cov["period"].astype(str)
+    is_month = periods.str.fullmatch(r"\d{4}-\d{2}")
+    out = cov[is_month.to_numpy()].copy()
+    out["year"] = out["period"].str[:4]
+    out["month"] = out["period"].str[5:7].astype(int)
+    out["href"] = [month_url(d, p) for d, p in zip(out["dataset"], out["period"])]
+    return out.reset_index(drop=True)
 
 
 def row_count_changes(status: pd.DataFrame, threshold: float) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from pipeline.domain.config import Config
 from workbench import data, tasks, ui
-from workbench.charts import counts_chart, coverage_chart
+from workbench.charts import COUNT_VIEWS, counts_chart, coverage_chart
 from workbench.shell import open_page
 
 MONTH_PAGE = "views/month.py"
@@ -106,7 +106,7 @@ def _process_new(view: ui.View) -> None:
 
 
 def dataset_section(name: str, cov: pd.DataFrame, changes: pd.DataFrame, config: Config,
-                    threshold: float) -> None:
+                    threshold: float, chart_view: str = COUNT_VIEWS[0]) -> None:
     ds_cov = cov[cov["dataset"] == name]
     rows = changes[changes["dataset"] == name].sort_values("period", ascending=False)
     st.divider()
@@ -119,7 +119,7 @@ def dataset_section(name: str, cov: pd.DataFrame, changes: pd.DataFrame, config:
         counts_table(name, rows, threshold)
     with right:
         months = data.month_range(ds_cov["period"].min(), ds_cov["period"].max())
-        st.altair_chart(counts_chart(rows, months, threshold), width="stretch")
+        st.altair_chart(counts_chart(rows, months, threshold, chart_view), width="stretch")
 
 
 def render() -> None:
@@ -147,9 +147,14 @@ def body(view: ui.View) -> None:
     st.caption("Every month between a dataset's first and last delivery. **missing** = no file "
                "arrived; **failed** = the latest file was refused or a step failed; "
                "**pending** = accepted, not loaded yet.")
-    st.altair_chart(coverage_chart(cov), width="stretch")
+    st.caption("Years as rows, newest on top; click a cell to open its month.")
+    st.container(key="coverage_grid").altair_chart(coverage_chart(cov), width="content")
+    chart_view = st.segmented_control(
+        "Row counts", COUNT_VIEWS, default=COUNT_VIEWS[0], key="counts_view", required=True,
+        bind="query-params", help="% change and log scale keep one very large month from "
+                                  "flattening the others") or COUNT_VIEWS[0]
     for name in sorted(cov["dataset"].unique()):
-        dataset_section(name, cov, changes, view.config, threshold)
+        dataset_section(name, cov, changes, view.config, threshold, chart_view)
 
 
 if __name__ == "__main__":  # run by st.navigation (as __main__), not on import
