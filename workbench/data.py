@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from pipeline.context import Context
 from pipeline.domain.config import Config
 from pipeline.domain.period import month_range
-from pipeline.orchestrate import month_states
+from pipeline.orchestrate import landed_deliveries, month_states
 from pipeline.settings import Settings, get_settings
 from pipeline.warehouse.backends import backend_for_url
 from pipeline.warehouse.engine import get_engine
@@ -52,6 +52,8 @@ LOADED, STALE, SERVING_PREVIOUS, PENDING, FAILED, MISSING = (s.value for s in (
     MonthState.FAILED, MonthState.MISSING))
 STATES = (LOADED, STALE, SERVING_PREVIOUS, PENDING, FAILED, MISSING)
 SERVED_STATES = (LOADED, STALE, SERVING_PREVIOUS)  # months whose rows are in the warehouse
+RETRY_STATES = (FAILED, SERVING_PREVIOUS)  # a backfill judges their unchanged file again
+BACKFILL_STATES = (MISSING, PENDING, *RETRY_STATES)
 
 EMPTY_MESSAGE = "No data yet — run `python -m pipeline demo && python -m pipeline run`"
 
@@ -370,3 +372,35 @@ def pending_deliveries(status: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     rows = status.loc[status["state"] == PENDING, columns]
     return rows.sort_values(["period", "dataset"], ascending=[False, True], ignore_index=True)
+
+
+# --------------------------------------------------------------------------
+# Range backfill: which months of a range to process
+# --------------------------------------------------------------------------
+def landed_months(settings: Settings, config: Config) -> pd.DataFrame:
+    """The files in ``landed/`` whose name gives a dataset and period (the
+    newest per month, as a reload would pick)."""
+    ctx = Context(settings, config, engine=None)
+    rows = [(d.parsed.dataset, d.parsed.period, d.path.name, d.path.stat().st_mtime)
+            for d in landed_deliveries(ctx) if d.parsed is not None and d.path.is_file()]
+    frame = pd.DataFrame(rows, columns=["dataset", "period", "file_name", "mtime"])
+    frame = frame.sort_values("mtime").drop_duplicates(["dataset", "period"], keep="last")
+    return frame.drop(columns="mtime").sort_values(["dataset", "period"], ignore_index=True)
+
+
+def backfill_plan(status: pd.DataFrame, landed: pd.DataFrame, dataset: str, first: str,
+                  last: str) -> pd.DataFrame:
+    """The months of ``dataset`` from ``first`` to ``last`` that are missing,
+    pending or failed, with the landed file that would fill each (None: no
+    file yet, nothing to do) and what the backfill does with it."""
+    first, last = min(first, last), max(first, last)
+    cov = coverage(status)
+    ds = cov[(cov["dataset"] == dataset) & (cov["period"] >= first) & (cov["period"] <= last)]
+    ds = ds[ds["state"].isin(BACKFILL_STATES)]
+    files = landed[landed["dataset"] == dataset].set_index("period")["file_name"]
+    plan = pd.DataFrame({"period": ds["period"].astype(str), "state": ds["state"].astype(str)})
+    plan["file_name"] = [files.get(p) for p in plan["period"]]
+    plan["action"] = ["no file in landed/" if f is None else
+                      ("process again (forced)" if s in RETRY_STATES else "process")
+                      for f, s in zip(plan["file_name"], plan["state"])]
+    return plan.sort_values("period", ignore_index=True)

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from pipeline.errors import WorkbenchError
 
@@ -47,12 +48,16 @@ ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 @dataclass(frozen=True)
 class Result:
     """What a job's work returns: succeeded or not, one line, the dependent
-    refreshes (PeriodOutcome.note) and the stage rows after, if any."""
+    refreshes (PeriodOutcome.note) and the stage rows after, if any; a job
+    of several months lists one line per month in ``details``; ``payload``
+    carries what a page shows when the job is done (a preview's diff)."""
 
     ok: bool
     message: str
     note: str = ""
     rows_after: int | None = None
+    details: tuple[str, ...] = ()
+    payload: dict[str, Any] | None = None
 
 
 Work = Callable[[], Result]
@@ -73,6 +78,7 @@ class Job:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     result: Result | None = None
+    progress: str | None = None  # "2 of 5: citizens 2025-03", set by the work through report()
     done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -89,6 +95,16 @@ _ids = itertools.count(1)
 _jobs: dict[int, Job] = {}
 _lanes: dict[tuple[str | None, str | None], deque[Job]] = {}
 _listeners: list[Callable[[Job], None]] = []
+_current = threading.local()  # the job a worker thread runs, for report()
+
+
+def report(progress: str) -> None:
+    """Called by a job's work: how far it got, shown while it runs (a no-op
+    outside a job)."""
+    job = getattr(_current, "job", None)
+    if job is not None:
+        with _lock:
+            job.progress = progress
 
 
 def on_finish(listener: Callable[[Job], None]) -> None:
@@ -120,6 +136,7 @@ def _worker(job: Job) -> None:
     with _lock:
         _lock.wait_for(lambda: lane[0] is job)  # FIFO within the lane
         job.status, job.started_at = JobStatus.RUNNING, dt.datetime.now(dt.UTC)
+    _current.job = job
     try:
         result = job.work()
     except WorkbenchError as exc:  # e.g. the landed file was removed
@@ -127,6 +144,7 @@ def _worker(job: Job) -> None:
     except Exception as exc:  # the analyst gets a line; the server log the traceback
         log.exception("%s crashed", job.label)
         result = Result(False, f"{job.label} failed unexpectedly: {type(exc).__name__}: {exc}")
+    _current.job = None
     with _lock:
         job.result = result
         job.status = JobStatus.SUCCEEDED if result.ok else JobStatus.FAILED
