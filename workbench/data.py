@@ -399,8 +399,9 @@ def backfill_plan(status: pd.DataFrame, landed: pd.DataFrame, dataset: str, firs
     ds = ds[ds["state"].isin(BACKFILL_STATES)]
     files = landed[landed["dataset"] == dataset].set_index("period")["file_name"]
     plan = pd.DataFrame({"period": ds["period"].astype(str), "state": ds["state"].astype(str)})
-    plan["file_name"] = [files.get(p) for p in plan["period"]]
+    names = [files.get(p) for p in plan["period"]]
+    plan["file_name"] = pd.Series(names, index=plan.index, dtype=object)
     plan["action"] = ["no file in landed/" if f is None else
                       ("process again (forced)" if s in RETRY_STATES else "process")
-                      for f, s in zip(plan["file_name"], plan["state"])]
+                      for f, s in zip(names, plan["state"])]
     return plan.sort_values("period", ignore_index=True)

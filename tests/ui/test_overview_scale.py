@@ -29,7 +29,7 @@ from tests.ui.test_dashboard import (  # noqa: F401  (fixtures)
     stage_counts,
     texts,
 )
-from workbench import data
+from workbench import data, jobs
 
 DATASETS = [f"d{i:02d}" for i in range(10)]
 MONTHS = data.month_range("2016-01", "2025-12")  # 120 months
@@ -151,3 +151,47 @@ def test_counts_view_is_restored_from_the_link(long_history) -> None:  # type: i
     assert not at.exception, at.exception
     assert at.segmented_control(key="counts_view").value == "Log scale"
     assert _counts_spec(at, "d01")["layer"][0]["encoding"]["y"]["scale"]["type"] == "symlog"
+
+
+# --------------------------------------------------------------------------
+# Range backfill: one job for the missing and failed months of a range
+# --------------------------------------------------------------------------
+def test_backfill_plan_lists_the_months_to_process(loaded, demo_dir) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    assert loaded.add_demo(demo_dir, "citizens_2025-0[45]*")
+    status = data.period_status(loaded.engine, loaded.config(), loaded.settings)
+    landed = data.landed_months(loaded.settings, loaded.config())
+    plan = data.backfill_plan(status, landed, "citizens", "2025-07", "2025-02")  # either order
+    assert plan.values.tolist() == [
+        ["2025-04", "pending", "citizens_2025-04.xlsx", "process"],
+        ["2025-05", "pending", "citizens_2025-05.xlsx", "process"],
+        ["2025-06", "missing", None, "no file in landed/"],
+        ["2025-07", "failed", "citizens_2025-07.xlsx", "process again (forced)"],
+    ]  # 2025-02 and 2025-03 are published: not part of a backfill
+
+
+def test_backfill_processes_two_missing_months_as_one_job(loaded, demo_dir) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    assert loaded.add_demo(demo_dir, "citizens_2025-0[45]*")  # 2025-06 stays missing
+    at = open_overview()
+    at.selectbox(key="backfill_dataset").set_value("citizens").run()
+    at.select_slider(key="backfill_range").set_value(("2025-04", "2025-06")).run()
+    plan = frame(at, "backfill_plan")
+    assert plan[["period", "action"]].values.tolist() == [
+        ["2025-04", "process"], ["2025-05", "process"], ["2025-06", "no file in landed/"]]
+    assert at.button(key="backfill").label == "Process 2 months"
+    at.button(key="backfill").click().run()
+    assert not at.exception, at.exception
+    assert jobs.wait_all(180), "the backfill did not finish"
+    at.run()
+    assert not at.exception, at.exception
+    done = [j for j in jobs.all_jobs(loaded.settings.db_url) if j.kind == "backfill"]
+    assert len(done) == 1 and done[0].result is not None and done[0].result.ok
+    assert done[0].progress == "2 of 2: citizens 2025-05"  # what the jobs panel showed last
+    counts = stage_counts(loaded, "citizens")
+    assert {"2025-04", "2025-05"} <= counts.keys() and "2025-06" not in counts
+    assert texts(at.success)[0] == "Backfill of citizens 2025-04…2025-06: 2 months processed, 2 loaded, 0 failed."
+    lines = "\n".join(m.value for m in at.markdown)
+    for period in ("2025-04", "2025-05"):
+        assert f"- {period} (citizens_{period}.xlsx): loaded, {counts[period]:,} rows in stage" in lines
+    # The months are loaded now: nothing is left to backfill but the missing one.
+    assert frame(at, "backfill_plan")["period"].tolist() == ["2025-06"]
+    assert at.button(key="backfill").disabled

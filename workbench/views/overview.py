@@ -105,6 +105,40 @@ def _process_new(view: ui.View) -> None:
     tasks.track(job)
 
 
+def backfill_panel(view: ui.View, cov: pd.DataFrame) -> None:
+    """Pick a dataset and a range of months; the missing, pending and failed
+    months in it that have a file in ``landed/`` are processed as ONE job
+    (``run`` per month, forced for a failed one)."""
+    datasets = sorted(cov["dataset"].unique())
+    with st.expander("Backfill a range of months", icon=":material/event_repeat:"):
+        cols = st.columns([2, 5], vertical_alignment="bottom")
+        # Another dataset has other months: its range starts from all of them.
+        dataset = cols[0].selectbox("Dataset", datasets, key="backfill_dataset",
+                                    on_change=lambda: st.session_state.pop("backfill_range", None))
+        months = sorted(cov.loc[cov["dataset"] == dataset, "period"].astype(str))
+        first, last = cols[1].select_slider("Months", months, value=(months[0], months[-1]),
+                                            key="backfill_range") if len(months) > 1 else (months[0],) * 2
+        plan = data.backfill_plan(view.status, data.landed_months(view.settings, view.config), dataset,
+                                  first, last)
+        todo = plan[plan["file_name"].notna()]
+        if plan.empty:
+            st.caption(f"No missing, pending or failed month of {dataset} between {first} and {last}.")
+            return
+        st.container(key="backfill_plan").dataframe(
+            plan, hide_index=True, width="stretch", height=min(36 + 35 * len(plan), 248),
+            column_config={"period": "Period", "state": "State", "file_name": "File in landed/",
+                           "action": "Backfill will"})
+        n = len(todo)
+        st.button(f"Process {n} month{'s' if n != 1 else ''}", key="backfill", type="primary",
+                  icon=":material/play_arrow:", disabled=n == 0, on_click=_backfill,
+                  args=(view, dataset, list(zip(todo["period"], todo["state"])), (first, last)),
+                  help="One job: `python -m pipeline run --dataset … --period …` per month, in order")
+
+
+def _backfill(view: ui.View, dataset: str, months: list[tuple[str, str]], span: tuple[str, str]) -> None:
+    tasks.track(tasks.submit_backfill(view.settings, view.config, dataset, months, span))
+
+
 def dataset_section(name: str, cov: pd.DataFrame, changes: pd.DataFrame, config: Config,
                     threshold: float, chart_view: str = COUNT_VIEWS[0]) -> None:
     ds_cov = cov[cov["dataset"] == name]
@@ -149,6 +183,7 @@ def body(view: ui.View) -> None:
                "**pending** = accepted, not loaded yet.")
     st.caption("Years as rows, newest on top; click a cell to open its month.")
     st.container(key="coverage_grid").altair_chart(coverage_chart(cov), width="content")
+    backfill_panel(view, cov)
     chart_view = st.segmented_control(
         "Row counts", COUNT_VIEWS, default=COUNT_VIEWS[0], key="counts_view", required=True,
         bind="query-params", help="% change and log scale keep one very large month from "
