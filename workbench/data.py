@@ -226,6 +226,44 @@ def row_count_changes(status: pd.DataFrame, threshold: float) -> pd.DataFrame:
 # --------------------------------------------------------------------------
 # The logs (the queries are the run log's: pipeline.warehouse.logview)
 # --------------------------------------------------------------------------
+def log_periods(engine: Engine, kind: str, dataset: str | None) -> list[str]:
+    """The periods the ``kind`` log holds for ``dataset`` (every dataset's
+    when None), newest first: the Period filter's choices follow the Dataset."""
+    t = LOGS[kind].table
+    stmt = sa.select(t.c.period).where(t.c.period.is_not(None)).distinct()
+    if dataset is not None:
+        stmt = stmt.where(t.c.dataset == dataset)
+    with engine.connect() as conn:
+        return sorted(conn.execute(stmt).scalars(), reverse=True)
+
+
+LOG_COLUMN_ORDER = {
+    # What an analyst scans first; the long Error (and Source) last, so they
+    # never push the file, the counts or the SHA-256 off-screen.
+    "ingestion": ["id", "ingested_at", "dataset", "period", "status", "file_name", "file_size", "file_sha256",
+                  "error"],
+    "validation": ["id", "started_at", "seconds", "dataset", "period", "status", "file_name", "rows_total",
+                   "rows_valid", "rows_invalid", "ingestion_id", "error"],
+    "load": ["id", "started_at", "seconds", "step", "dataset", "period", "status", "rows_deleted",
+             "rows_inserted", "source", "error"],
+}
+
+
+def log_table(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """A page of a log as the dashboard shows it: the duration in seconds,
+    the SHA-256 shortened, the useful columns first."""
+    if "finished_at" in frame:
+        frame = frame.assign(seconds=_seconds(frame))
+    if "file_sha256" in frame:
+        frame = frame.assign(file_sha256=frame["file_sha256"].str[:12])
+    return frame[[c for c in LOG_COLUMN_ORDER[kind] if c in frame]]
+
+
+def entries(n: int, noun: str = "entry", plural: str = "entries") -> str:
+    """'1 entry', '2 entries', '1,250 entries'."""
+    return f"{n:,} {noun if n == 1 else plural}"
+
+
 def failed_validations(engine: Engine, flt: LogFilter = LogFilter(), *, limit: int = 200) -> pd.DataFrame:
     """The newest failed validations matching ``flt`` (status is forced to
     'failed'), with the file name: the choices for 'show its errors'."""
