@@ -37,10 +37,10 @@ def coverage_chart(cov: pd.DataFrame) -> alt.FacetChart:
         .mark_rect(stroke="white", strokeWidth=1.5 if step > 15 else 1, cornerRadius=2, cursor="pointer")
         .encode(
             x=alt.X("month_name:O", scale=alt.Scale(domain=MONTH_NAMES), title=None,
-                    axis=alt.Axis(orient="top", labelExpr="substring(datum.label, 0, 1)", ticks=False,
-                                  domain=False)),
+                    axis=alt.Axis(labelExpr="substring(datum.label, 0, 1)", ticks=False, domain=False,
+                                  labelAngle=0)),
             y=alt.Y("year:O", sort=years, scale=alt.Scale(domain=years), title=None,
-                    axis=alt.Axis(ticks=False, domain=False)),
+                    axis=alt.Axis(ticks=False, domain=False, labelOverlap=False, labelFontSize=10)),
             color=alt.Color("state:N", title="State", scale=alt.Scale(domain=domain, range=colors),
                             legend=alt.Legend(orient="bottom", direction="horizontal")),
             href=alt.Href("href:N"),

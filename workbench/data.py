@@ -403,12 +403,17 @@ def sample_frame(sample: list[dict[str, Any]], key: tuple[str, ...]) -> pd.DataF
     return pd.DataFrame(rows, columns=[*key, "column", "old", "new"])
 
 
-def pending_deliveries(status: pd.DataFrame) -> pd.DataFrame:
-    """Months whose landed file was not processed yet (state pending)."""
+def pending_deliveries(status: pd.DataFrame, landed: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Months whose landed file was not processed yet (state pending), named
+    by the file in ``landed`` (``landed_months``) when it was never ingested."""
     columns = ["dataset", "period", "file_name", "state"]
     if status.empty:
         return pd.DataFrame(columns=columns)
-    rows = status.loc[status["state"] == PENDING, columns]
+    rows = status.loc[status["state"] == PENDING, columns].copy()
+    if landed is not None and not landed.empty:
+        files = landed.set_index(["dataset", "period"])["file_name"]
+        rows["file_name"] = [f if isinstance(f, str) else files.get((d, p)) for d, p, f in
+                             zip(rows["dataset"], rows["period"], rows["file_name"])]
     return rows.sort_values(["period", "dataset"], ascending=[False, True], ignore_index=True)
 
 

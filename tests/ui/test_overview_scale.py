@@ -112,6 +112,8 @@ def test_grid_of_120_months_by_10_datasets_keeps_the_newest_month(long_history) 
     assert grid_spec["spec"]["encoding"]["href"]["field"] == "href"
     assert cells.loc[("d09", "2026-01"), "href"] == "month?dataset=d09&period=2026-01"
     assert metrics(at)["Months loaded"] == "1,200"
+    # The new delivery is named by its landed file, though never ingested.
+    assert frame(at, "new_deliveries").values.tolist() == [["d00", "2026-01", "d00_2026-01.csv", "pending"]]
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -144,12 +146,16 @@ def test_counts_chart_switches_to_change_and_log_views(long_history) -> None:  #
     assert y["field"] == "stage_rows" and y["scale"]["type"] == "symlog"
 
 
-def test_counts_view_is_restored_from_the_link(long_history) -> None:  # type: ignore[no-untyped-def]
+def test_overview_choices_are_restored_from_the_link(long_history) -> None:  # type: ignore[no-untyped-def]
     at = AppTest.from_file(str(APP), default_timeout=90)
     at.query_params["counts_view"] = "Log scale"
+    at.query_params["threshold"] = "50"
+    at.query_params["backfill_dataset"] = "d07"
     at.run()
     assert not at.exception, at.exception
     assert at.segmented_control(key="counts_view").value == "Log scale"
+    assert at.slider(key="threshold").value == 50
+    assert at.selectbox(key="backfill_dataset").value == "d07"
     assert _counts_spec(at, "d01")["layer"][0]["encoding"]["y"]["scale"]["type"] == "symlog"
 
 

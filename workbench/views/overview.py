@@ -86,7 +86,7 @@ def _state_of(ds_cov: pd.DataFrame, period: str) -> str:
 def new_deliveries(view: ui.View) -> None:
     """Landed files not processed yet, and the button that processes them
     (the same code as ``python -m pipeline run``, as a job)."""
-    pending = data.pending_deliveries(view.status)
+    pending = data.pending_deliveries(view.status, data.landed_months(view.settings, view.config))
     if pending.empty:
         return
     with st.container(border=True):
@@ -113,7 +113,7 @@ def backfill_panel(view: ui.View, cov: pd.DataFrame) -> None:
     with st.expander("Backfill a range of months", icon=":material/event_repeat:"):
         cols = st.columns([2, 5], vertical_alignment="bottom")
         # Another dataset has other months: its range starts from all of them.
-        dataset = cols[0].selectbox("Dataset", datasets, key="backfill_dataset",
+        dataset = cols[0].selectbox("Dataset", datasets, key="backfill_dataset", bind="query-params",
                                     on_change=lambda: st.session_state.pop("backfill_range", None))
         months = sorted(cov.loc[cov["dataset"] == dataset, "period"].astype(str))
         first, last = cols[1].select_slider("Months", months, value=(months[0], months[-1]),
@@ -168,7 +168,8 @@ def body(view: ui.View) -> None:
         return
     with st.sidebar:
         threshold = st.slider("Flag row-count changes above", 0, 100, 20, step=5, format="%d %%",
-                              key="threshold", help="Share of the previous month's stage rows") / 100
+                              key="threshold", bind="query-params",
+                              help="Share of the previous month's stage rows") / 100
     st.caption("Monthly extracts → validated Parquet → period-partitioned warehouse")
     kpis(view.status)
     new_deliveries(view)
