@@ -143,20 +143,14 @@ def coverage(status: pd.DataFrame) -> pd.DataFrame:
     columns = ["dataset", "period", "state", "stage_rows", "file_name", "error"]
     frames = []
     for dataset, group in status.dropna(subset=["period"]).groupby("dataset", sort=True):
-        known = group.set_index("period")
+        known = group.drop_duplicates("period").set_index("period")
         months = month_range(known.index.min(), known.index.max())
-        rows = []
-        for period in months:
-            if period in known.index:
-                rec = known.loc[period]
-                rows.append({
-                    "dataset": dataset, "period": period, "state": period_state(rec),
-                    "stage_rows": rec["stage_rows"], "file_name": rec["file_name"], "error": rec["error"],
-                })
-            else:
-                rows.append({"dataset": dataset, "period": period, "state": MISSING,
-                             "stage_rows": pd.NA, "file_name": None, "error": None})
-        frames.append(pd.DataFrame(rows, columns=columns))
+        # Every month of the span; a month the warehouse knows nothing of is missing.
+        rows = known.reindex(months)[["state", "stage_rows", "file_name", "error"]].astype(object)
+        rows["state"] = [s if isinstance(s, str) else MISSING for s in rows["state"]]
+        rows = rows.where(rows.notna(), None).rename_axis("period").reset_index()
+        rows.insert(0, "dataset", dataset)
+        frames.append(rows[columns])
     if not frames:
         return pd.DataFrame(columns=columns)
     out = pd.concat(frames, ignore_index=True)
@@ -216,10 +210,9 @@ def row_count_changes(status: pd.DataFrame, threshold: float) -> pd.DataFrame:
     if not out:
         return pd.DataFrame(columns=columns)
     result = pd.concat(out, ignore_index=True)
-    status_core = status.set_index(["dataset", "period"])["core_rows"]
-    result["core_rows"] = pd.array(
-        [status_core.get((d, p), pd.NA) for d, p in zip(result["dataset"], result["period"])], dtype="Int64"
-    )
+    core = status[["dataset", "period", "core_rows"]].drop_duplicates(["dataset", "period"])
+    result = result.drop(columns="core_rows", errors="ignore").merge(core, on=["dataset", "period"], how="left")
+    result["core_rows"] = pd.array(result["core_rows"], dtype="Int64")
     return result[["dataset", "period", "state", "stage_rows", "core_rows", "previous_rows", "change", "flagged"]]
 
 
@@ -431,13 +424,13 @@ def landed_months(settings: Settings, config: Config) -> pd.DataFrame:
     return frame.drop(columns="mtime").sort_values(["dataset", "period"], ignore_index=True)
 
 
-def backfill_plan(status: pd.DataFrame, landed: pd.DataFrame, dataset: str, first: str,
+def backfill_plan(cov: pd.DataFrame, landed: pd.DataFrame, dataset: str, first: str,
                   last: str) -> pd.DataFrame:
-    """The months of ``dataset`` from ``first`` to ``last`` that are missing,
+    """Of the coverage ``cov`` (``coverage``), the months of ``dataset`` from
+    ``first`` to ``last`` that are missing,
     pending or failed, with the landed file that would fill each (None: no
     file yet, nothing to do) and what the backfill does with it."""
     first, last = min(first, last), max(first, last)
-    cov = coverage(status)
     ds = cov[(cov["dataset"] == dataset) & (cov["period"] >= first) & (cov["period"] <= last)]
     ds = ds[ds["state"].isin(BACKFILL_STATES)]
     files = landed[landed["dataset"] == dataset].set_index("period")["file_name"]

@@ -166,7 +166,7 @@ def test_backfill_plan_lists_the_months_to_process(loaded, demo_dir) -> None:  #
     assert loaded.add_demo(demo_dir, "citizens_2025-0[45]*")
     status = data.period_status(loaded.engine, loaded.config(), loaded.settings)
     landed = data.landed_months(loaded.settings, loaded.config())
-    plan = data.backfill_plan(status, landed, "citizens", "2025-07", "2025-02")  # either order
+    plan = data.backfill_plan(data.coverage(status), landed, "citizens", "2025-07", "2025-02")  # either order
     assert plan.values.tolist() == [
         ["2025-04", "pending", "citizens_2025-04.xlsx", "process"],
         ["2025-05", "pending", "citizens_2025-05.xlsx", "process"],

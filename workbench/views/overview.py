@@ -20,8 +20,7 @@ COUNTS_COLUMNS = {
 }
 
 
-def kpis(status: pd.DataFrame) -> None:
-    cov = data.coverage(status)
+def kpis(status: pd.DataFrame, cov: pd.DataFrame) -> None:
     counts = cov["state"].value_counts()
 
     def months(states: frozenset[str] | set[str]) -> str:
@@ -118,8 +117,7 @@ def backfill_panel(view: ui.View, cov: pd.DataFrame) -> None:
         months = sorted(cov.loc[cov["dataset"] == dataset, "period"].astype(str))
         first, last = cols[1].select_slider("Months", months, value=(months[0], months[-1]),
                                             key="backfill_range") if len(months) > 1 else (months[0],) * 2
-        plan = data.backfill_plan(view.status, data.landed_months(view.settings, view.config), dataset,
-                                  first, last)
+        plan = data.backfill_plan(cov, data.landed_months(view.settings, view.config), dataset, first, last)
         todo = plan[plan["file_name"].notna()]
         if plan.empty:
             st.caption(f"No missing, pending or failed month of {dataset} between {first} and {last}.")
@@ -171,12 +169,12 @@ def body(view: ui.View) -> None:
                               key="threshold", bind="query-params",
                               help="Share of the previous month's stage rows") / 100
     st.caption("Monthly extracts → validated Parquet → period-partitioned warehouse")
-    kpis(view.status)
+    cov = data.coverage(view.status)  # once per run: the numbers, the grid and the backfill share it
+    kpis(view.status, cov)
     new_deliveries(view)
     if view.status.empty:
         st.info("Files were ingested but no period is in the warehouse yet.")
         return
-    cov = data.coverage(view.status)
     changes = data.row_count_changes(view.status, threshold)
     st.markdown("#### Coverage")
     st.caption("Every month between a dataset's first and last delivery. **missing** = no file "
