@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import sqlalchemy as sa
@@ -22,7 +23,7 @@ from pipeline.context import Context
 from pipeline.domain.config import Config
 from pipeline.domain.period import month_range
 from pipeline.errors import WorkbenchError
-from pipeline.orchestrate import month_states
+from pipeline.orchestrate import landed_deliveries, month_states
 from pipeline.settings import Settings, get_settings
 from pipeline.warehouse.backends import backend_for_url
 from pipeline.warehouse.engine import get_engine
@@ -53,6 +54,8 @@ LOADED, STALE, SERVING_PREVIOUS, PENDING, FAILED, MISSING = (s.value for s in (
     MonthState.FAILED, MonthState.MISSING))
 STATES = (LOADED, STALE, SERVING_PREVIOUS, PENDING, FAILED, MISSING)
 SERVED_STATES = (LOADED, STALE, SERVING_PREVIOUS)  # months whose rows are in the warehouse
+RETRY_STATES = (FAILED, SERVING_PREVIOUS)  # a backfill judges their unchanged file again
+BACKFILL_STATES = (MISSING, PENDING, *RETRY_STATES)
 
 EMPTY_MESSAGE = "No data yet — run `python -m pipeline demo && python -m pipeline run`"
 
@@ -154,6 +157,28 @@ def coverage(status: pd.DataFrame) -> pd.DataFrame:
     return out[columns]
 
 
+MONTH_PAGE_PATH = "month"  # st.Page(url_path="month") in workbench/app.py
+
+
+def month_url(dataset: str, period: str) -> str:
+    """The month page's address relative to the app's root (a deep link)."""
+    return f"{MONTH_PAGE_PATH}?{urlencode({'dataset': dataset, 'period': period})}"
+
+
+def coverage_grid(cov: pd.DataFrame) -> pd.DataFrame:
+    """The coverage as a calendar: per cell its ``year`` (a row of the
+    grid) and ``month`` (1–12, a column), and ``href``, the month page.
+    Twelve columns whatever the history's length, so 120 months fit the
+    width and the newest year is a row like any other."""
+    periods = cov["period"].astype(str)
+    is_month = periods.str.fullmatch(r"\d{4}-\d{2}")
+    out = cov[is_month.to_numpy()].copy()
+    out["year"] = out["period"].str[:4]
+    out["month"] = out["period"].str[5:7].astype(int)
+    out["href"] = [month_url(d, p) for d, p in zip(out["dataset"], out["period"])]
+    return out.reset_index(drop=True)
+
+
 def row_count_changes(status: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Stage row counts per dataset and period with the change from the
     previous period that has a count, and ``flagged`` where that change is
@@ -184,8 +209,8 @@ def row_count_changes(status: pd.DataFrame, threshold: float) -> pd.DataFrame:
     if not out:
         return pd.DataFrame(columns=columns)
     result = pd.concat(out, ignore_index=True)
-    core = status.drop_duplicates(["dataset", "period"])[["dataset", "period", "core_rows"]]
-    result = result.merge(core, on=["dataset", "period"], how="left")
+    core = status[["dataset", "period", "core_rows"]].drop_duplicates(["dataset", "period"])
+    result = result.drop(columns="core_rows", errors="ignore").merge(core, on=["dataset", "period"], how="left")
     result["core_rows"] = pd.array(result["core_rows"], dtype="Int64")
     return result[["dataset", "period", "state", "stage_rows", "core_rows", "previous_rows", "change", "flagged"]]
 
@@ -193,6 +218,44 @@ def row_count_changes(status: pd.DataFrame, threshold: float) -> pd.DataFrame:
 # --------------------------------------------------------------------------
 # The logs (the queries are the run log's: pipeline.warehouse.logview)
 # --------------------------------------------------------------------------
+def log_periods(engine: Engine, kind: str, dataset: str | None) -> list[str]:
+    """The periods the ``kind`` log holds for ``dataset`` (every dataset's
+    when None), newest first: the Period filter's choices follow the Dataset."""
+    t = LOGS[kind].table
+    stmt = sa.select(t.c.period).where(t.c.period.is_not(None)).distinct()
+    if dataset is not None:
+        stmt = stmt.where(t.c.dataset == dataset)
+    with engine.connect() as conn:
+        return sorted(conn.execute(stmt).scalars(), reverse=True)
+
+
+LOG_COLUMN_ORDER = {
+    # What an analyst scans first; the long Error (and Source) last, so they
+    # never push the file, the counts or the SHA-256 off-screen.
+    "ingestion": ["id", "ingested_at", "dataset", "period", "status", "file_name", "file_size", "file_sha256",
+                  "error"],
+    "validation": ["id", "started_at", "seconds", "dataset", "period", "status", "file_name", "rows_total",
+                   "rows_valid", "rows_invalid", "ingestion_id", "error"],
+    "load": ["id", "started_at", "seconds", "step", "dataset", "period", "status", "rows_deleted",
+             "rows_inserted", "source", "error"],
+}
+
+
+def log_table(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """A page of a log as the dashboard shows it: the duration in seconds,
+    the SHA-256 shortened, the useful columns first."""
+    if "finished_at" in frame:
+        frame = frame.assign(seconds=_seconds(frame))
+    if "file_sha256" in frame:
+        frame = frame.assign(file_sha256=frame["file_sha256"].str[:12])
+    return frame[[c for c in LOG_COLUMN_ORDER[kind] if c in frame]]
+
+
+def entries(n: int, noun: str = "entry", plural: str = "entries") -> str:
+    """'1 entry', '2 entries', '1,250 entries'."""
+    return f"{n:,} {noun if n == 1 else plural}"
+
+
 def failed_validations(engine: Engine, flt: LogFilter = LogFilter(), *, limit: int = 200) -> pd.DataFrame:
     """The newest failed validations matching ``flt`` (status is forced to
     'failed'), with the file name: the choices for 'show its errors'."""
@@ -351,10 +414,48 @@ def sample_frame(sample: list[dict[str, Any]], key: tuple[str, ...]) -> pd.DataF
     return pd.DataFrame(rows, columns=[*key, "column", "old", "new"])
 
 
-def pending_deliveries(status: pd.DataFrame) -> pd.DataFrame:
-    """Months whose landed file was not processed yet (state pending)."""
+def pending_deliveries(status: pd.DataFrame, landed: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Months whose landed file was not processed yet (state pending), named
+    by the file in ``landed`` (``landed_months``) when it was never ingested."""
     columns = ["dataset", "period", "file_name", "state"]
     if status.empty:
         return pd.DataFrame(columns=columns)
-    rows = status.loc[status["state"] == PENDING, columns]
+    rows = status.loc[status["state"] == PENDING, columns].copy()
+    if landed is not None and not landed.empty:
+        files = landed.set_index(["dataset", "period"])["file_name"]
+        rows["file_name"] = [f if isinstance(f, str) else files.get((d, p)) for d, p, f in
+                             zip(rows["dataset"], rows["period"], rows["file_name"])]
     return rows.sort_values(["period", "dataset"], ascending=[False, True], ignore_index=True)
+
+
+# --------------------------------------------------------------------------
+# Range backfill: which months of a range to process
+# --------------------------------------------------------------------------
+def landed_months(settings: Settings, config: Config) -> pd.DataFrame:
+    """The files in ``landed/`` whose name gives a dataset and period (the
+    newest per month, as a reload would pick)."""
+    ctx = Context(settings, config, engine=None)
+    rows = [(d.parsed.dataset, d.parsed.period, d.path.name, d.path.stat().st_mtime)
+            for d in landed_deliveries(ctx) if d.parsed is not None and d.path.is_file()]
+    frame = pd.DataFrame(rows, columns=["dataset", "period", "file_name", "mtime"])
+    frame = frame.sort_values("mtime").drop_duplicates(["dataset", "period"], keep="last")
+    return frame.drop(columns="mtime").sort_values(["dataset", "period"], ignore_index=True)
+
+
+def backfill_plan(cov: pd.DataFrame, landed: pd.DataFrame, dataset: str, first: str,
+                  last: str) -> pd.DataFrame:
+    """Of the coverage ``cov`` (``coverage``), the months of ``dataset`` from
+    ``first`` to ``last`` that are missing,
+    pending or failed, with the landed file that would fill each (None: no
+    file yet, nothing to do) and what the backfill does with it."""
+    first, last = min(first, last), max(first, last)
+    ds = cov[(cov["dataset"] == dataset) & (cov["period"] >= first) & (cov["period"] <= last)]
+    ds = ds[ds["state"].isin(BACKFILL_STATES)]
+    files = landed[landed["dataset"] == dataset].set_index("period")["file_name"]
+    plan = pd.DataFrame({"period": ds["period"].astype(str), "state": ds["state"].astype(str)})
+    names = [files.get(p) for p in plan["period"]]
+    plan["file_name"] = pd.Series(names, index=plan.index, dtype=object)
+    plan["action"] = ["no file in landed/" if f is None else
+                      ("process again (forced)" if s in RETRY_STATES else "process")
+                      for f, s in zip(names, plan["state"])]
+    return plan.sort_values("period", ignore_index=True)

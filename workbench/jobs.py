@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from pipeline.errors import WorkbenchError
 
@@ -58,12 +59,16 @@ ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 @dataclass(frozen=True)
 class Result:
     """What a job's work returns: succeeded or not, one line, the dependent
-    refreshes (PeriodOutcome.note) and the stage rows after, if any."""
+    refreshes (PeriodOutcome.note) and the stage rows after, if any; a job
+    of several months lists one line per month in ``details``; ``payload``
+    carries what a page shows when the job is done (a preview's diff)."""
 
     ok: bool
     message: str
     note: str = ""
     rows_after: int | None = None
+    details: tuple[str, ...] = ()
+    payload: dict[str, Any] | None = None
 
 
 Work = Callable[[], Result]
@@ -84,6 +89,7 @@ class Job:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     result: Result | None = None
+    progress: str | None = None  # "2 of 5: citizens 2025-03", set by the work through report()
     done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -100,6 +106,16 @@ _ids = itertools.count(1)
 _jobs: dict[int, Job] = {}
 _lanes: dict[tuple[str | None, str | None], deque[Job]] = {}
 _listeners: list[Callable[[Job], None]] = []
+_current = threading.local()  # the job a worker thread runs, for report()
+
+
+def report(progress: str) -> None:
+    """Called by a job's work: how far it got, shown while it runs (a no-op
+    outside a job)."""
+    job = getattr(_current, "job", None)
+    if job is not None:
+        with _lock:
+            job.progress = progress
 
 
 def on_finish(listener: Callable[[Job], None]) -> None:
@@ -131,6 +147,7 @@ def _worker(job: Job) -> None:
     with _lock:
         _lock.wait_for(lambda: lane[0] is job)  # FIFO within the lane
         job.status, job.started_at = JobStatus.RUNNING, dt.datetime.now(dt.UTC)
+    _current.job = job
     try:
         _test_gate()
         result = job.work()
@@ -139,6 +156,7 @@ def _worker(job: Job) -> None:
     except Exception as exc:  # the analyst gets a line; the server log the traceback
         log.exception("%s crashed", job.label)
         result = Result(False, f"{job.label} failed unexpectedly: {type(exc).__name__}: {exc}")
+    _current.job = None
     with _lock:
         job.result = result
         job.status = JobStatus.SUCCEEDED if result.ok else JobStatus.FAILED

@@ -5,8 +5,9 @@ processes the month as a job. Corrections: Preview → (what would change) → A
 with a reason → Reload, and the version history with Roll back. Both
 actions are jobs (workbench/jobs.py) recorded with actor ``dashboard``.
 
-The preview is computed in the button's callback and kept in the session
-for that month only; approving it submits the reload and drops it, so a
+The preview is a job too (it reads the whole landed file): the button
+submits it, the session remembers its id for that month only, and the diff
+shows when it is done; approving it submits the reload and drops it, so a
 reload is always preceded by a look at what it changes.
 """
 from __future__ import annotations
@@ -19,8 +20,6 @@ from pipeline import corrections
 from pipeline.accept_headers import Accepted, accept_headers, mapping_lines
 from pipeline.context import Context
 from pipeline.errors import WorkbenchError
-from pipeline.io.landed import file_sha256
-from pipeline.orchestrate import landed_file_for
 from workbench import data, jobs, tasks, ui
 
 PREVIEW_KEY = "month_preview"
@@ -28,7 +27,9 @@ ACCEPT_KEY = "month_accept"
 
 
 def corrections_panel(view: ui.View, ctx: Context, dataset: str, period: str) -> None:
-    busy = [j for j in jobs.active_jobs(view.url) if (j.dataset, j.period) == (dataset, period)]
+    # A running preview changes nothing: it does not hold Roll back or Approve.
+    busy = [j for j in jobs.active_jobs(view.url)
+            if (j.dataset, j.period) == (dataset, period) and j.kind != "preview"]
     for job in busy:
         st.info(f"{job.label}: {job.status}", icon=":material/hourglass_top:")
     header_section(view, ctx, dataset, period, busy=bool(busy))
@@ -76,28 +77,39 @@ def header_section(view: ui.View, ctx: Context, dataset: str, period: str, *, bu
 # --------------------------------------------------------------------------
 # Preview → Approve → Reload
 # --------------------------------------------------------------------------
-def _landed_sha(ctx: Context, dataset: str, period: str) -> str | None:
-    try:
-        return file_sha256(landed_file_for(ctx, dataset, period))
-    except (WorkbenchError, OSError):
+def _preview(view: ui.View, dataset: str, period: str) -> None:
+    # A callback: submits the preview job once per click; the page shows
+    # its diff when it is done (the jobs panel repaints the page then).
+    job = tasks.submit_preview(view.settings, view.config, dataset, period)
+    tasks.track(job)
+    if job is not None:
+        st.session_state[PREVIEW_KEY] = {"month": (dataset, period), "job": job.id}
+
+
+def shown_preview(dataset: str, period: str) -> dict[str, Any] | None:
+    """This tab's preview of the month: {"running": True} while its job is
+    queued or running, then the job's payload (ok, the diff, sha256 or text)."""
+    shown = st.session_state.get(PREVIEW_KEY)
+    if not shown or shown.get("month") != (dataset, period):
         return None
-
-
-def _make_preview(ctx: Context, dataset: str, period: str) -> None:
-    try:
-        result: dict[str, Any] = {"ok": True, **corrections.preview(ctx, dataset, period).as_dict(),
-                                  "sha256": _landed_sha(ctx, dataset, period)}
-    except WorkbenchError as exc:  # no landed file, a file the reload would refuse
-        result = {"ok": False, "text": str(exc)}
-    st.session_state[PREVIEW_KEY] = {"month": (dataset, period), **result}
+    if "job" not in shown:
+        return shown
+    job = jobs.get(shown["job"])
+    if job is None:  # forgotten by the server (restarted): nothing to show
+        return None
+    if job.active:
+        return {"running": True, "status": job.status}
+    payload = (job.result.payload if job.result else None) or {
+        "ok": False, "text": job.result.message if job.result else "the preview did not finish"}
+    return {"month": (dataset, period), **payload}
 
 
 def _approve(view: ui.View, ctx: Context, dataset: str, period: str) -> None:
     reason = (st.session_state.get("approve_reason") or "").strip()
     if not reason:
         return
-    shown = st.session_state.get(PREVIEW_KEY) or {}
-    if shown.get("sha256") != _landed_sha(ctx, dataset, period):
+    shown = shown_preview(dataset, period) or {}
+    if shown.get("sha256") != tasks.landed_sha(ctx, dataset, period):
         # Approving means "load what I saw": a file replaced since is not that.
         st.session_state[PREVIEW_KEY] = {"month": (dataset, period), "ok": False,
                                          "text": "The landed file changed since the preview; nothing was "
@@ -113,10 +125,13 @@ def preview_section(view: ui.View, ctx: Context, dataset: str, period: str, *, b
     st.markdown("#### Reload from `landed/`")
     st.caption("Preview compares the landed file with the rows the month serves, by primary key; "
                "nothing is written until you approve.")
-    st.button("Preview", key="preview", icon=":material/difference:", on_click=_make_preview,
-              args=(ctx, dataset, period))
-    shown = st.session_state.get(PREVIEW_KEY)
-    if not shown or shown.get("month") != (dataset, period):
+    st.button("Preview", key="preview", icon=":material/difference:", on_click=_preview,
+              args=(view, dataset, period), help="Runs as a job; the difference shows here when it is done")
+    shown = shown_preview(dataset, period)
+    if not shown:
+        return
+    if shown.get("running"):
+        st.info(f"Preview {shown['status']}: reading the landed file…", icon=":material/hourglass_top:")
         return
     if not shown["ok"]:
         st.error(shown["text"], icon=":material/error:")

@@ -94,7 +94,8 @@ def _jobs_fragment(url: str) -> None:
         for job in active:
             since = job.started_at or job.submitted_at
             verb = "running" if job.status == jobs.JobStatus.RUNNING else "queued"
-            st.info(f"{job.label}: {verb} since {since:%H:%M:%S} UTC", icon=":material/hourglass_top:")
+            progress = f" — {job.progress}" if job.progress and verb == "running" else ""
+            st.info(f"{job.label}: {verb} since {since:%H:%M:%S} UTC{progress}", icon=":material/hourglass_top:")
         for job in recent_outcomes(url):
             show_outcome(job)
 
@@ -104,7 +105,8 @@ def recent_outcomes(url: str, most: int = 3) -> list[jobs.Job]:
     last ten minutes on this warehouse."""
     mine = st.session_state.get("last_job")
     since = data.now_utc() - dt.timedelta(minutes=10)
-    finished = [j for j in jobs.all_jobs(url) if not j.active and j.result is not None
+    # A preview changed nothing: its month page shows it, not the sidebar.
+    finished = [j for j in jobs.all_jobs(url) if not j.active and j.result is not None and j.kind != "preview"
                 and (j.id == mine or (j.finished_at is not None and j.finished_at >= since))]
     finished.sort(key=lambda j: (j.id != mine, -j.id))
     return finished[:most]
@@ -115,6 +117,8 @@ def show_outcome(job: jobs.Job) -> None:
     if result is None:
         return
     (st.success if result.ok else st.error)(result.message)
+    if result.details:  # one line per month of a backfill
+        st.markdown("\n".join(f"- {line}" for line in result.details))
     tail = f" · {result.note}" if result.note else ""
     st.caption(f"Finished {job.finished_at:%H:%M:%S} UTC{tail}")
 

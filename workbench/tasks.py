@@ -1,22 +1,28 @@
-"""The dashboard's jobs (workbench/jobs.py): reload with a reason, roll
-back, process new files — the same pipeline calls as the CLI, submitted from
-a button callback and reported as one line each.
+"""The dashboard's jobs (workbench/jobs.py): preview a reload, reload with
+a reason, roll back, process new files, backfill a range of months — the
+same pipeline calls as the CLI, submitted from a button callback and
+reported as one line each (a backfill: one line per month).
 
 Every reload or rollback started here is recorded in ``meta.corrections``
 with actor ``dashboard``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from pipeline import corrections
 from pipeline.context import Context
 from pipeline.domain.config import Config
+from pipeline.errors import WorkbenchError
 from pipeline.io.config_file import load_config
-from pipeline.orchestrate import PeriodOutcome, reload_period, run, stage_rows
+from pipeline.io.landed import file_sha256
+from pipeline.orchestrate import PeriodOutcome, landed_file_for, reload_period, run, stage_rows
 from pipeline.settings import Settings
+from pipeline.warehouse.engine import get_engine
 from workbench import data, jobs
 
 ACTOR = "dashboard"
@@ -113,3 +119,88 @@ def submit_process_month(settings: Settings, config_path: Path, dataset: str, pe
 
     return jobs.submit("process", dataset, period, f"Processing {dataset} {period}", work,
                        session=session_id(), scope=settings.db_url)
+
+
+# --------------------------------------------------------------------------
+# Preview: what a reload would change (reads only)
+# --------------------------------------------------------------------------
+def landed_sha(ctx: Context, dataset: str, period: str) -> str | None:
+    """The content hash of the file a reload of the month would process."""
+    try:
+        return file_sha256(landed_file_for(ctx, dataset, period))
+    except (WorkbenchError, OSError):
+        return None
+
+
+def preview_payload(ctx: Context, dataset: str, period: str) -> dict[str, Any]:
+    """corrections.preview as a dict with the landed file's sha256 (so an
+    approval can check it still loads what was seen), or ok False and the
+    one-line reason (no landed file, a file the reload would refuse)."""
+    sha = landed_sha(ctx, dataset, period)
+    try:
+        return {"ok": True, **corrections.preview(ctx, dataset, period).as_dict(), "sha256": sha}
+    except WorkbenchError as exc:
+        return {"ok": False, "text": str(exc)}
+
+
+def submit_preview(settings: Settings, config: Config, dataset: str, period: str) -> jobs.Job | None:
+    """The preview as a job in the month's lane: it waits for a reload of
+    the month queued before it, and never blocks the page that asked."""
+    def work() -> jobs.Result:
+        # Read-only engine: a preview never creates or migrates a warehouse.
+        ctx = Context(settings, config, get_engine(settings.db_url, migrate=False))
+        payload = preview_payload(ctx, dataset, period)
+        if not payload["ok"]:
+            return jobs.Result(False, f"Preview of {dataset} {period}: {payload['text']}", payload=payload)
+        changed = "?" if payload["changed"] is None else f"{payload['changed']:,}"
+        return jobs.Result(True, f"Preview of {dataset} {period} from {payload['file_name']}: "
+                                 f"{payload['rows_before']:,} rows now → {payload['rows_after']:,} after "
+                                 f"(+{payload['added']:,} −{payload['removed']:,} ~{changed}).",
+                           payload=payload)
+
+    return jobs.submit("preview", dataset, period, f"Preview of {dataset} {period}", work,
+                       session=session_id(), scope=settings.db_url)
+
+
+# --------------------------------------------------------------------------
+# Backfill: a range of missing or failed months, one job
+# --------------------------------------------------------------------------
+def submit_backfill(settings: Settings, config: Config, dataset: str, months: Sequence[tuple[str, str]],
+                    span: tuple[str, str]) -> jobs.Job | None:
+    """Process the (period, state) ``months`` of ``dataset`` in order as one
+    job: ``python -m pipeline run --dataset D --period P`` each, forced for a
+    failed month (its unchanged file would else be skipped as judged)."""
+    label = f"Backfill of {dataset} {span[0]}…{span[1]}"
+
+    def work() -> jobs.Result:
+        ctx = Context(settings, config)
+        outcomes: list[PeriodOutcome] = []
+        for index, (period, state) in enumerate(months, 1):
+            jobs.report(f"{index} of {len(months)}: {dataset} {period}")
+            outcomes += run(ctx=ctx, dataset=dataset, period=period, force=state in data.RETRY_STATES)
+        return backfill_result(label, outcomes)
+
+    return jobs.submit("backfill", dataset, None, label, work, session=session_id(), scope=settings.db_url)
+
+
+def backfill_result(label: str, outcomes: list[PeriodOutcome]) -> jobs.Result:
+    """One line for the job, one per month processed."""
+    lines = tuple(_month_line(o) for o in outcomes)
+    loaded = sum(o.status == "succeeded" for o in outcomes)
+    failed = sum(o.status == "failed" for o in outcomes)
+    if not outcomes:
+        return jobs.Result(True, f"{label}: nothing to process.")
+    n = len(outcomes)
+    text = f"{label}: {n} month{'s' if n != 1 else ''} processed, {loaded} loaded, {failed} failed."
+    notes = "; ".join(o.note for o in outcomes if o.note and o.status == "succeeded")
+    return jobs.Result(failed == 0, text, note=notes, details=lines)
+
+
+def _month_line(o: PeriodOutcome) -> str:
+    where = f"{o.period or '?'} ({o.file_name})"
+    if o.status == "succeeded":
+        rows = "no rows" if o.rows_after is None else f"{o.rows_after:,} rows"
+        return f"{where}: loaded, {rows} in stage"
+    if o.status == "skipped":
+        return f"{where}: skipped, {o.note}"
+    return f"{where}: failed at {o.failed_step}: {o.error}"

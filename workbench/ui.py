@@ -104,6 +104,11 @@ def cached_options(url: str, kind: str) -> dict[str, list[str]]:
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_log_periods(url: str, kind: str, dataset: str | None) -> list[str]:
+    return data.log_periods(get_engine(url, migrate=False), kind, dataset)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_count(url: str, kind: str, dataset: str | None, period: str | None,
                  status: str | None, step: str | None) -> int:
     return data.count_log(get_engine(url, migrate=False), kind, data.LogFilter(dataset, period, status, step))

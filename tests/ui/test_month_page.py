@@ -7,6 +7,8 @@ tests wait for them like a user waits for the page to refresh.
 """
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
@@ -82,6 +84,7 @@ def test_preview_approve_reload_then_roll_back(loaded) -> None:  # type: ignore[
     trim_xlsx(loaded.landed / "citizens_2025-02.xlsx", 10)
     at = open_month("citizens", "2025-02")
     at.button(key="preview").click().run()
+    settle(at)  # the preview is a job
     shown = metrics(at)
     assert (shown["Rows now"], shown["Rows after"], shown["Removed"], shown["Added"]) == (
         f"{before:,}", "10", f"{before - 10:,}", "0")
@@ -116,6 +119,7 @@ def test_approve_refuses_a_file_replaced_after_the_preview(loaded) -> None:  # t
     trim_xlsx(loaded.landed / "citizens_2025-02.xlsx", 10)
     at = open_month("citizens", "2025-02")
     at.button(key="preview").click().run()
+    settle(at)
     assert metrics(at)["Rows after"] == "10"
     trim_xlsx(loaded.landed / "citizens_2025-02.xlsx", 5)  # replaced again after the look
     at.text_input(key="approve_reason").input("corrected").run()
@@ -126,10 +130,42 @@ def test_approve_refuses_a_file_replaced_after_the_preview(loaded) -> None:  # t
     assert loaded.scalar("SELECT count(*) FROM meta.corrections") == 0
 
 
+def test_preview_runs_as_a_job_behind_the_months_reload(loaded) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """The preview reads the whole landed file: a job in the month's lane,
+    not work inside the page run. Queued behind a reload of the month, it
+    shows its diff once that is done — of the file as it is then."""
+    before = stage_counts(loaded, "citizens")["2025-02"]
+    trim_xlsx(loaded.landed / "citizens_2025-02.xlsx", 10)
+    gate = threading.Event()
+    held = jobs.submit("reload", "citizens", "2025-02", "Reload of citizens 2025-02",
+                       lambda: (gate.wait(30), jobs.Result(True, "held"))[1], session="other-tab",
+                       scope=loaded.settings.db_url)
+    assert held is not None
+    try:
+        at = open_month("citizens", "2025-02")
+        at.button(key="preview").click().run()
+        assert not at.exception, at.exception
+        assert any(i.value.startswith("Preview queued") for i in at.info)
+        assert "Rows after" not in metrics(at)  # the page run did not compute it
+        preview = next(j for j in jobs.active_jobs(loaded.settings.db_url) if j.kind == "preview")
+        assert (preview.dataset, preview.period, preview.status) == ("citizens", "2025-02", jobs.JobStatus.QUEUED)
+    finally:
+        gate.set()
+    settle(at)
+    assert preview.result is not None and preview.result.ok
+    assert preview.started_at is not None and held.finished_at is not None
+    assert preview.started_at >= held.finished_at  # FIFO in the month's lane
+    shown = metrics(at)
+    assert (shown["Rows now"], shown["Rows after"], shown["Removed"]) == (f"{before:,}", "10", f"{before - 10:,}")
+    assert stage_counts(loaded, "citizens")["2025-02"] == before  # a preview changes nothing
+    assert not at.button(key="preview").disabled
+
+
 def test_preview_without_a_landed_file_is_one_line(loaded) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     (loaded.landed / "citizens_2025-03.xlsx").unlink()
     at = open_month("citizens", "2025-03")
     at.button(key="preview").click().run()
+    settle(at)
     assert not at.exception
     assert any("no file for dataset 'citizens' and period 2025-03" in e.value for e in at.error)
     assert not [b for b in at.button if b.key == "approve"]

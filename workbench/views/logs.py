@@ -17,6 +17,7 @@ _WHEN = "YYYY-MM-DD HH:mm:ss"
 # the display order; this only labels and formats).
 _COMMON: dict[str, object] = {
     "id": st.column_config.NumberColumn("#", width="small"),
+    "seconds": st.column_config.NumberColumn("Seconds", format="%.2f", help="how long the step took"),
     "dataset": "Dataset", "period": "Period", "status": "Status",
     "error": st.column_config.TextColumn("Error", width="large"),
 }
@@ -48,25 +49,24 @@ LOG_COLUMNS: dict[str, dict[str, object]] = {
 
 
 def log_filters(url: str, kind: str) -> data.LogFilter:
+    """Dataset, Period (its choices follow the Dataset), Status (and Step).
+    Each is kept in the address (?ingestion_status=rejected…) so a link
+    reopens the same view; "All" cannot be cleared into an empty filter."""
     opts = ui.cached_options(url, kind)
     cols = st.columns(4 if kind == "load" else 3)
-    dataset = cols[0].selectbox("Dataset", [None, *opts["dataset"]], format_func=ui.any_label, key=f"{kind}_dataset")
-    period = cols[1].selectbox("Period", [None, *opts["period"]], format_func=ui.any_label, key=f"{kind}_period")
-    status = cols[2].selectbox("Status", [None, *opts["status"]], format_func=ui.any_label, key=f"{kind}_status")
-    step = None
-    if kind == "load":
-        step = cols[3].selectbox("Step", [None, *opts["step"]], format_func=ui.any_label, key="load_step")
+    dataset = _filter(cols[0], "Dataset", opts["dataset"], f"{kind}_dataset")
+    periods = ui.cached_log_periods(url, kind, dataset)
+    if st.session_state.get(f"{kind}_period") not in (None, *periods):
+        st.session_state[f"{kind}_period"] = None  # a month of another dataset: back to All
+    period = _filter(cols[1], "Period", periods, f"{kind}_period")
+    status = _filter(cols[2], "Status", opts["status"], f"{kind}_status")
+    step = _filter(cols[3], "Step", opts["step"], "load_step") if kind == "load" else None
     return data.LogFilter(dataset, period, status, step)
 
 
-def _trim(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    if "file_sha256" in frame:
-        frame = frame.assign(file_sha256=frame["file_sha256"].str[:12])
-    if "parquet_path" in frame:
-        frame = frame.drop(columns=["parquet_path", "finished_at"])
-    if kind == "load":
-        frame = frame.drop(columns=["finished_at"])
-    return frame
+def _filter(where: Any, label: str, options: list[str], key: str) -> str | None:
+    return where.selectbox(label, [None, *options], format_func=ui.any_label, key=key, required=True,
+                           bind="query-params")
 
 
 def log_view(url: str, kind: str) -> data.LogFilter:
@@ -76,10 +76,12 @@ def log_view(url: str, kind: str) -> data.LogFilter:
     total = ui.cached_count(url, kind, flt.dataset, flt.period, flt.status, flt.step)
     pages = max(1, math.ceil(total / ui.PAGE_SIZE))
     page = min(st.pagination(pages, key=f"{kind}_page"), pages) if pages > 1 else 1
-    frame = _trim(ui.cached_log(url, kind, flt.dataset, flt.period, flt.status, flt.step,
-                                (page - 1) * ui.PAGE_SIZE), kind)
+    frame = data.log_table(ui.cached_log(url, kind, flt.dataset, flt.period, flt.status, flt.step,
+                                         (page - 1) * ui.PAGE_SIZE), kind)
     first = 0 if total == 0 else (page - 1) * ui.PAGE_SIZE + 1
-    st.caption(f"{total:,} entries, newest first — showing {first:,}–{first + len(frame) - 1 if total else 0:,}")
+    shown = f"{first:,}" if len(frame) == 1 else f"{first:,}–{first + len(frame) - 1:,}"
+    st.caption(f"{data.entries(total)}, newest first — showing {shown}" if total else
+               "No entry matches these filters.")
     st.container(key=f"{kind}_table").dataframe(  # type: ignore[call-overload]
         ui.styled(frame, ["status"]), hide_index=True, width="stretch", placeholder="",
         column_config=LOG_COLUMNS[kind])
@@ -88,7 +90,8 @@ def log_view(url: str, kind: str) -> data.LogFilter:
 
 def _failed_label(r: Any) -> str:
     invalid = 0 if pd.isna(r.rows_invalid) else int(r.rows_invalid)
-    return (f"#{r.id} · {r.dataset} {r.period} · {r.file_name or '?'} · {invalid:,} invalid rows · "
+    return (f"#{r.id} · {r.dataset} {r.period} · {r.file_name or '?'} · "
+            f"{data.entries(invalid, 'invalid row', 'invalid rows')} · "
             f"{ui.when(r.started_at)}")
 
 
@@ -114,7 +117,8 @@ def errors_table(errors: pd.DataFrame, file_name: str) -> None:
         st.caption("No row-level errors were recorded (the file failed as a whole).")
         return
     more = " (the first 1,000 are kept)" if len(errors) >= data.MAX_ERRORS else ""
-    st.caption(f"{len(errors):,} failing cells{more}. Rows are numbered as in Excel: header = row 1.")
+    cells = data.entries(len(errors), "failing cell", "failing cells")
+    st.caption(f"{cells}{more}. Rows are numbered as in Excel: header = row 1.")
     st.container(key="errors_table").dataframe(errors, hide_index=True, width="stretch", column_config={
         "excel_row": st.column_config.NumberColumn("Excel row", format="%d", width="small"),
         "column": "Column", "check": "Check", "value": "Value",

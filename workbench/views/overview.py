@@ -10,7 +10,7 @@ import streamlit as st
 
 from pipeline.domain.config import Config
 from workbench import data, tasks, ui
-from workbench.charts import GRID_SELECTION, counts_chart, coverage_chart
+from workbench.charts import COUNT_VIEWS, counts_chart, coverage_chart
 from workbench.shell import open_page
 
 MONTH_PAGE = "views/month.py"
@@ -52,8 +52,8 @@ def coverage_spec(cov: pd.DataFrame) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def counts_spec(rows: pd.DataFrame, months: list[str], threshold: float) -> dict[str, Any]:
-    return _vega_spec(counts_chart(rows, months, threshold))
+def counts_spec(rows: pd.DataFrame, months: list[str], threshold: float, view: str) -> dict[str, Any]:
+    return _vega_spec(counts_chart(rows, months, threshold, view))
 
 
 def kpis(status: pd.DataFrame, cov: pd.DataFrame) -> None:
@@ -119,18 +119,10 @@ def month_link(name: str, ds_cov: pd.DataFrame) -> None:
                       query_params={"dataset": name, "period": period})
 
 
-def open_clicked_month(event: object) -> None:
-    """A click on a grid cell opens that month's page (same URL as its link)."""
-    picked = (getattr(event, "selection", None) or {}).get(GRID_SELECTION) or []
-    cell = picked[0] if picked else {}
-    if cell.get("dataset") and cell.get("period"):
-        st.switch_page(MONTH_PAGE, query_params={"dataset": cell["dataset"], "period": cell["period"]})
-
-
 def new_deliveries(view: ui.View) -> None:
     """Landed files not processed yet, and the button that processes them
     (the same code as ``python -m pipeline run``, as a job)."""
-    pending = data.pending_deliveries(view.status)
+    pending = data.pending_deliveries(view.status, data.landed_months(view.settings, view.config))
     if pending.empty:
         return
     with st.container(border=True):
@@ -149,8 +141,41 @@ def _process_new(view: ui.View) -> None:
     tasks.track(job)
 
 
+def backfill_panel(view: ui.View, cov: pd.DataFrame) -> None:
+    """Pick a dataset and a range of months; the missing, pending and failed
+    months in it that have a file in ``landed/`` are processed as ONE job
+    (``run`` per month, forced for a failed one)."""
+    datasets = sorted(cov["dataset"].unique())
+    with st.expander("Backfill a range of months", icon=":material/event_repeat:"):
+        cols = st.columns([2, 5], vertical_alignment="bottom")
+        # Another dataset has other months: its range starts from all of them.
+        dataset = cols[0].selectbox("Dataset", datasets, key="backfill_dataset", bind="query-params",
+                                    on_change=lambda: st.session_state.pop("backfill_range", None))
+        months = sorted(cov.loc[cov["dataset"] == dataset, "period"].astype(str))
+        first, last = cols[1].select_slider("Months", months, value=(months[0], months[-1]),
+                                            key="backfill_range") if len(months) > 1 else (months[0],) * 2
+        plan = data.backfill_plan(cov, data.landed_months(view.settings, view.config), dataset, first, last)
+        todo = plan[plan["file_name"].notna()]
+        if plan.empty:
+            st.caption(f"No missing, pending or failed month of {dataset} between {first} and {last}.")
+            return
+        st.container(key="backfill_plan").dataframe(
+            plan, hide_index=True, width="stretch", height=min(36 + 35 * len(plan), 248),
+            column_config={"period": "Period", "state": "State", "file_name": "File in landed/",
+                           "action": "Backfill will"})
+        n = len(todo)
+        st.button(f"Process {n} month{'s' if n != 1 else ''}", key="backfill", type="primary",
+                  icon=":material/play_arrow:", disabled=n == 0, on_click=_backfill,
+                  args=(view, dataset, list(zip(todo["period"], todo["state"])), (first, last)),
+                  help="One job: `python -m pipeline run --dataset … --period …` per month, in order")
+
+
+def _backfill(view: ui.View, dataset: str, months: list[tuple[str, str]], span: tuple[str, str]) -> None:
+    tasks.track(tasks.submit_backfill(view.settings, view.config, dataset, months, span))
+
+
 def dataset_section(name: str, cov: pd.DataFrame, changes: pd.DataFrame, config: Config,
-                    threshold: float) -> None:
+                    threshold: float, chart_view: str = COUNT_VIEWS[0]) -> None:
     ds_cov = cov[cov["dataset"] == name]
     rows = changes[changes["dataset"] == name].sort_values("period", ascending=False)
     st.divider()
@@ -163,7 +188,7 @@ def dataset_section(name: str, cov: pd.DataFrame, changes: pd.DataFrame, config:
         counts_table(name, rows, threshold)
     with right:
         months = data.month_range(ds_cov["period"].min(), ds_cov["period"].max())
-        st.vega_lite_chart(spec=counts_spec(rows, months, threshold), width="stretch")
+        st.vega_lite_chart(spec=counts_spec(rows, months, threshold, chart_view), width="stretch")
 
 
 def render() -> None:
@@ -178,7 +203,8 @@ def body(view: ui.View) -> None:
         return
     with st.sidebar:
         threshold = st.slider("Flag row-count changes above", 0, 100, 20, step=5, format="%d %%",
-                              key="threshold", help="Share of the previous month's stage rows") / 100
+                              key="threshold", bind="query-params",
+                              help="Share of the previous month's stage rows") / 100
     st.caption("Monthly extracts → validated Parquet → period-partitioned warehouse")
     cov, changes = summaries(view.status, threshold)
     kpis(view.status, cov)
@@ -190,11 +216,15 @@ def body(view: ui.View) -> None:
     st.caption("Every month between a dataset's first and last delivery. **missing** = no file "
                "arrived; **failed** = the latest file was refused or a step failed; "
                "**pending** = accepted, not loaded yet.")
-    grid = st.vega_lite_chart(spec=coverage_spec(cov), width="stretch", key="coverage_grid", on_select="rerun",
-                              selection_mode=GRID_SELECTION)
-    open_clicked_month(grid)
+    st.caption("Years as rows, newest on top; click a cell to open its month.")
+    st.container(key="coverage_grid").vega_lite_chart(spec=coverage_spec(cov), width="content")
+    backfill_panel(view, cov)
+    chart_view = st.segmented_control(
+        "Row counts", COUNT_VIEWS, default=COUNT_VIEWS[0], key="counts_view", required=True,
+        bind="query-params", help="% change and log scale keep one very large month from "
+                                  "flattening the others") or COUNT_VIEWS[0]
     for name in sorted(cov["dataset"].unique()):
-        dataset_section(name, cov, changes, view.config, threshold)
+        dataset_section(name, cov, changes, view.config, threshold, chart_view)
 
 
 if __name__ == "__main__":  # run by st.navigation (as __main__), not on import
