@@ -11,6 +11,7 @@ the start instead of failing half-way; that is also its period lock.
 from __future__ import annotations
 
 import decimal
+import itertools
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.errors import UsageError
-from pipeline.warehouse.backends.base import SCHEMAS, with_period
+from pipeline.warehouse.backends.base import SCHEMAS
 from pipeline.warehouse.dialect import register_sqlite_functions, translate
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -157,16 +158,59 @@ def _sqlite_engine(sa_url: sa.URL) -> Engine:
 
 
 def insert_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch], period: str) -> int:
-    """Batched executemany (SQLite), inside the caller's transaction."""
+    """Append the batches through the raw sqlite3 driver, inside the caller's
+    transaction: ``cursor.executemany`` with plain tuples made column by
+    column from Arrow (no per-row SQLAlchemy parameter building). The values
+    are exactly what SQLAlchemy's own types would have bound
+    (:func:`sqlite_column_values`)."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # a checked-out connection always has one
+    cursor = dbapi.cursor()
     inserted = 0
-    statement = table.insert()
-    for batch in batches:
-        for start in range(0, batch.num_rows, SQLITE_BATCH_ROWS):
-            rows = with_period(batch.slice(start, SQLITE_BATCH_ROWS), period).to_pylist()
-            if rows:
-                conn.execute(statement, rows)
-                inserted += len(rows)
+    try:
+        for batch in batches:
+            names = [n for n in batch.schema.names if n != PERIOD_COLUMN]
+            statement = _insert_sql(conn, table, [*names, PERIOD_COLUMN])
+            for start in range(0, batch.num_rows, SQLITE_BATCH_ROWS):
+                part = batch.slice(start, SQLITE_BATCH_ROWS)
+                columns = [sqlite_column_values(part.column(n)) for n in names]
+                cursor.executemany(statement, zip(*columns, itertools.repeat(period, part.num_rows)))
+                inserted += part.num_rows
+    finally:
+        cursor.close()
     return inserted
+
+
+def _insert_sql(conn: Connection, table: sa.Table, names: list[str]) -> str:
+    preparer = conn.dialect.identifier_preparer
+    return (f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
+            f"VALUES ({', '.join('?' * len(names))})")
+
+
+def sqlite_column_values(array: pa.Array) -> list[Any]:
+    """One Arrow column as the Python values the sqlite3 driver binds, the
+    way the column types store them on SQLite: dates as ``YYYY-MM-DD`` and
+    timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (SQLAlchemy's format),
+    booleans as 1/0, decimals as their exact text (NUMERIC affinity makes it
+    the nearest double, as :class:`SqliteDecimal` does); None for null."""
+    kind = array.type
+    if pa.types.is_timestamp(kind):
+        array = array.cast(pa.timestamp("us", tz=kind.tz)).cast(pa.string())
+    elif pa.types.is_date(kind) or pa.types.is_decimal(kind):
+        array = array.cast(pa.string())
+    elif pa.types.is_boolean(kind):
+        array = array.cast(pa.int8())
+    return array.to_pylist()
+
+
+def stored_value_sql(value: sa.ColumnElement[Any], column_type: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+    """A query's output column as an INSERT … SELECT stores it in a column of
+    ``column_type``: what :func:`sqlite_column_values` would bind. SQLite keeps
+    whatever the expression returns, so a decimal result (a SUM of doubles)
+    is rounded to the column's scale here; the rest already comes as stored."""
+    if isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float) and column_type.scale is not None:
+        return sa.func.round(value, column_type.scale)
+    return value
 
 
 def _drop_empty_legacy_raw(engine: Engine) -> None:
