@@ -289,3 +289,49 @@ datasets:
     proc = workspace.main("pipeline", "reload", "--dataset", "a", "--period", "2025-01")
     assert proc.returncode == 1
     assert "FAILED at refresh dependents" in proc.stdout and "nope" in proc.stderr
+
+
+def test_first_build_and_rebuilds_run_inside_the_database(
+        workspace: Workspace, demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """core and mart are built by INSERT … SELECT from the first build on, on
+    both warehouses: the tables come from the result's declared types, and
+    the rows never pass through Python. The rows are the ones the fetch path
+    (kept for columns whose type only their values tell) writes."""
+    from pipeline.warehouse import replace
+
+    fetch = replace.query_period
+
+    def no_python_rows(*_args: object, **_kw: object) -> None:
+        raise AssertionError("the period's rows were fetched into Python")
+
+    monkeypatch.setattr("pipeline.warehouse.replace.query_period", no_python_rows)
+    workspace.add_demo(demo_dir, "*_2025-0[12].*")
+    proc = workspace.main("pipeline", "run")
+    assert proc.returncode == 0 and "4 loaded" in proc.stdout, proc.stderr + proc.stdout
+    derived = ("core.citizens", "core.benefit_payments", "mart.citizens_by_municipality",
+               "mart.benefits_by_municipality", "mart.citizens_summary")
+    built = {t: d for t, d in digests(workspace).items() if t in derived}
+    assert len(built) >= 4 and counts(workspace, "core.citizens") == counts(workspace, "stage.citizens")
+    # the declared types, not whatever the first rows happened to be
+    columns = {c["name"]: c["type"] for c in sa.inspect(workspace.engine).get_columns(
+        "benefits_by_municipality", schema="mart")}
+    assert isinstance(columns["payments"], sa.Integer) and isinstance(columns["amount_total"], sa.Float)
+    assert isinstance(columns["municipality_code"], sa.String)
+    ages = {c["name"]: c["type"] for c in sa.inspect(workspace.engine).get_columns("citizens", schema="core")}
+    assert isinstance(ages["age"], sa.Integer) and isinstance(ages["birth_date"], sa.Date)
+
+    # rebuilds: again inside the database, the same rows
+    for module in ("pipeline.transform", "pipeline.publish"):
+        for dataset in ("citizens", "benefit_payments"):
+            proc = workspace.main(module, "--dataset", dataset, "--period", "2025-02")
+            assert proc.returncode == 0, proc.stderr
+    assert {t: d for t, d in digests(workspace).items() if t in derived} == built
+
+    # the fetch-and-write path gives the very same tables
+    monkeypatch.setattr("pipeline.warehouse.replace.query_period", fetch)
+    monkeypatch.setattr("pipeline.warehouse.replace._rebuild_in_database", lambda *_a: None)
+    for module in ("pipeline.transform", "pipeline.publish"):
+        for dataset in ("citizens", "benefit_payments"):
+            for period in ("2025-01", "2025-02"):
+                assert workspace.main(module, "--dataset", dataset, "--period", period).returncode == 0
+    assert {t: d for t, d in digests(workspace).items() if t in derived} == built

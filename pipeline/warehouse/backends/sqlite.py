@@ -36,10 +36,6 @@ MAX_EXACT_DIGITS = 15
 class SqliteBackend:
     name = "sqlite"
     concurrent_writers = False
-    # Derived tables are built from the fetched result: SQLite's loose typing
-    # would otherwise store what the query returns (decimal sums as floats,
-    # dates as text) instead of the table's types.
-    insert_select = False
     max_decimal_digits = MAX_EXACT_DIGITS
 
     def make_engine(self, url: sa.URL) -> Engine:
@@ -85,6 +81,19 @@ class SqliteBackend:
 
     def decimal_type(self, precision: int, scale: int) -> sa.types.TypeEngine[Any]:
         return SqliteDecimal(precision, scale)
+
+    def stored_value(self, value: sa.ColumnElement[Any],
+                     column_type: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+        return stored_value_sql(value, column_type)
+
+    def probe_types(self, conn: Connection, select: sa.Select[Any],
+                    params: dict[str, Any]) -> dict[str, pa.DataType | None]:
+        # No declared types for expressions: the storage classes of the
+        # values, as the fetched rows would have been typed.
+        q = select.subquery("p")
+        probe = sa.select(*(sa.func.group_concat(sa.distinct(sa.func.typeof(c))) for c in q.c))
+        classes = conn.execute(probe, params).one()
+        return {c.name: _arrow_of_classes(set((found or "").split(","))) for c, found in zip(q.c, classes)}
 
 
 class SqliteDecimal(sa.types.TypeDecorator[decimal.Decimal]):
@@ -174,7 +183,7 @@ def insert_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.Recor
             for start in range(0, batch.num_rows, SQLITE_BATCH_ROWS):
                 part = batch.slice(start, SQLITE_BATCH_ROWS)
                 columns = [sqlite_column_values(part.column(n)) for n in names]
-                cursor.executemany(statement, zip(*columns, itertools.repeat(period, part.num_rows)))
+                cursor.executemany(statement, list(zip(*columns, itertools.repeat(period, part.num_rows))))
                 inserted += part.num_rows
     finally:
         cursor.close()
@@ -211,6 +220,15 @@ def stored_value_sql(value: sa.ColumnElement[Any], column_type: sa.types.TypeEng
     if isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float) and column_type.scale is not None:
         return sa.func.round(value, column_type.scale)
     return value
+
+
+def _arrow_of_classes(classes: set[str]) -> pa.DataType | None:
+    classes -= {"", "null"}
+    if "blob" in classes:
+        return None
+    if "text" in classes or not classes:
+        return pa.string()
+    return pa.float64() if "real" in classes else pa.int64()
 
 
 def _drop_empty_legacy_raw(engine: Engine) -> None:
