@@ -27,7 +27,6 @@ from pipeline.domain.files import ParsedFileName, parse_and_validate_filename
 from pipeline.domain.fingerprint import config_sha256
 from pipeline.domain.period import parse_cli_period
 from pipeline.errors import FileRefused, UsageError, WorkbenchError, readable, unexpected
-from pipeline.io.landed import file_sha256
 from pipeline.runners.base import StageRunner
 from pipeline.runners.direct import DirectRunner
 from pipeline.settings import Settings
@@ -191,7 +190,7 @@ def landed_files(ctx: Context) -> list[runlog.LandedFile]:
         if d.parsed is None:
             continue
         try:
-            sha = file_sha256(d.path)
+            sha = ctx.file_sha256(d.path)
         except OSError:  # vanished or unreadable since listed: nothing to say it is pending
             continue
         out.append(runlog.LandedFile(d.parsed.dataset, d.parsed.period, d.path, sha, config_sha(ctx, d)))
@@ -229,7 +228,7 @@ def run(
     ]
     outcomes = []
     for index, delivery in enumerate(selected, 1):
-        reason = None if force else already_done(ctx, delivery, file_sha256(delivery.path))
+        reason = None if force else already_done(ctx, delivery, ctx.file_sha256(delivery.path))
         if reason:
             outcome = PeriodOutcome(readable(delivery.path.name), None, None, Outcome.SKIPPED, note=reason)
             if delivery.parsed is not None:

@@ -53,12 +53,48 @@ def read_sql_file(path: Path, backend: Backend, config: Config | None = None) ->
     """The file prepared for ``backend``; an untranslatable file is a failed
     step (StepFailed, logged by the stage), raised before any data changes."""
     text = path.read_text(encoding="utf-8")
+    types = {} if config is None else result_types(text, config)
+    return SqlFile(path, _prepared(text, path, backend), types)
+
+
+def _prepared(text: str, path: Path, backend: Backend) -> str:
     try:
-        prepared = backend.prepare_sql(text, path)
+        return backend.prepare_sql(text, path)
     except SqlNotPortable as exc:
         raise StepFailed(str(exc)) from None
-    types = {} if config is None else result_types(text, config)
-    return SqlFile(path, prepared, types)
+
+
+class PreparedSql:
+    """The config's .sql files prepared for one warehouse, each translated
+    and typed once while its text stays the same (one per Context, so once
+    per run instead of once per file and stage: parsing the SQL and typing
+    its result cost more than the transform of a 10k-row month)."""
+
+    def __init__(self, config: Config, backend: Backend) -> None:
+        self.config, self.backend = config, backend
+        self._files: dict[Path, tuple[str, object, SqlFile]] = {}
+        self._schema: tuple[tuple[str, ...], dict[str, dict[str, dict[str, str]]]] | None = None
+
+    def get(self, path: Path) -> SqlFile:
+        text = path.read_text(encoding="utf-8")
+        schema = self._sql_schema()
+        hit = self._files.get(path)
+        if hit is not None and hit[0] == text and hit[1] is schema:
+            return hit[2]
+        sql_file = SqlFile(path, _prepared(text, path, self.backend), result_types(text, self.config, schema))
+        self._files[path] = (text, schema, sql_file)
+        return sql_file
+
+    def _schema_key(self) -> tuple[str, ...]:
+        # the core tables' types follow the transforms' text
+        return tuple(d.transform.read_text(encoding="utf-8") for d in self.config.datasets.values()
+                     if d.transform is not None)
+
+    def _sql_schema(self) -> dict[str, dict[str, dict[str, str]]]:
+        key = self._schema_key()
+        if self._schema is None or self._schema[0] != key:
+            self._schema = (key, sql_schema(self.config))
+        return self._schema[1]
 
 
 def sql_files(config: Config) -> list[Path]:
@@ -141,10 +177,12 @@ def sql_schema(config: Config) -> dict[str, dict[str, dict[str, str]]]:
     return {"stage": stage, "core": core}
 
 
-def result_types(sql: str, config: Config) -> dict[str, pa.DataType]:
-    """Arrow types of a query's output columns, as far as the SQL tells."""
+def result_types(sql: str, config: Config,
+                 schema: dict[str, dict[str, dict[str, str]]] | None = None) -> dict[str, pa.DataType]:
+    """Arrow types of a query's output columns, as far as the SQL tells
+    (``schema``: :func:`sql_schema` of the config, when the caller has it)."""
     out = {}
-    for name, data_type in output_types(sql, sql_schema(config)).items():
+    for name, data_type in output_types(sql, schema if schema is not None else sql_schema(config)).items():
         arrow = arrow_type_of(data_type) if data_type is not None else None
         if arrow is not None:
             out[name] = arrow

@@ -335,3 +335,64 @@ def test_first_build_and_rebuilds_run_inside_the_database(
             for period in ("2025-01", "2025-02"):
                 assert workspace.main(module, "--dataset", dataset, "--period", period).returncode == 0
     assert {t: d for t, d in digests(workspace).items() if t in derived} == built
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_run_hashes_each_file_once_and_still_refuses_one_changed_after_ingest(
+        workspace: Workspace, demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import Counter
+
+    from pipeline.io import landed
+    from pipeline.runners.direct import DirectRunner
+
+    hashed: Counter[str] = Counter()
+    file_sha256, bytes_sha256 = landed.file_sha256, landed.bytes_sha256
+
+    def counted_file(path: Path, *args: object) -> str:
+        hashed[Path(path).name] += 1
+        return file_sha256(path)
+
+    def counted_bytes(data: bytes) -> str:
+        hashed[f"bytes of {len(data)}"] += 1
+        return bytes_sha256(data)
+
+    monkeypatch.setattr(landed, "file_sha256", counted_file)
+    monkeypatch.setattr(landed, "bytes_sha256", counted_bytes)
+    files = [p.name for p in workspace.add_demo(demo_dir, "*_2025-0[12].*")]
+    proc = workspace.main("pipeline", "run")
+    assert proc.returncode == 0 and "4 loaded" in proc.stdout, proc.stderr + proc.stdout
+    # skip check, ingest and validate's "unchanged since ingest" share one hash
+    assert hashed == Counter({name: 1 for name in files})
+
+    # a file written after ingest (say a colleague saves over it) is refused
+    path = workspace.landed / "benefit_payments_2025-03.csv"
+    ingest = DirectRunner.ingest
+    for edit in (_other_size, _same_size):
+        shutil.copy(demo_dir / path.name, path)
+
+        def ingest_then_edit(self: DirectRunner, landed_path: Path, ctx, edit=edit):  # type: ignore[no-untyped-def]
+            result = ingest(self, landed_path, ctx)
+            edit(landed_path)
+            return result
+
+        monkeypatch.setattr(DirectRunner, "ingest", ingest_then_edit)
+        proc = workspace.main("pipeline", "run", "--force", "--dataset", "benefit_payments", "--period", "2025-03")
+        assert proc.returncode == 1, edit
+        assert "file changed since ingest" in proc.stdout + proc.stderr, edit
+    assert workspace.scalar("SELECT count(*) FROM stage.benefit_payments WHERE _data_period = '2025-03'") == 0
+
+
+def _other_size(path: Path) -> None:
+    path.write_text(path.read_text(encoding="utf-8").replace(",unemployment,", ",disability,", 1), encoding="utf-8")
+
+
+def _same_size(path: Path) -> None:
+    """Two digits swapped: the same size; the mtime moves, as any save moves
+    it (set explicitly, so the test does not depend on the clock's tick)."""
+    import os
+
+    data = bytearray(path.read_bytes())
+    data[data.index(b"1")] = ord("2")
+    stat = path.stat()
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
