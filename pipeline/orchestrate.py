@@ -34,7 +34,7 @@ from pipeline.warehouse import runlog
 from pipeline.warehouse.backends import backend_of
 from pipeline.warehouse.query import check_sql_files
 from pipeline.warehouse.runlog import IngestStatus, Step, ValidationStatus
-from pipeline.warehouse.tables import period_counts
+from pipeline.warehouse.tables import period_count
 
 
 class Outcome(StrEnum):
@@ -61,7 +61,7 @@ class PeriodOutcome:
 
 def stage_rows(ctx: Context, dataset: str, period: str) -> int:
     with ctx.engine.connect() as conn:
-        return period_counts(conn, "stage", ctx.config.dataset(dataset).table).get(period, 0)
+        return period_count(conn, "stage", ctx.config.dataset(dataset).table, period)
 
 
 # --------------------------------------------------------------------------

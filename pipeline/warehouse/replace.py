@@ -32,7 +32,7 @@ from pipeline.warehouse import runlog
 from pipeline.warehouse.backends import backend_of
 from pipeline.warehouse.engine import write_transaction
 from pipeline.warehouse.query import SqlFile, insert_period, period_select, query_period, result_schema
-from pipeline.warehouse.tables import derived_table, ensure_table, table_exists
+from pipeline.warehouse.tables import columns_to_add, derived_table, ensure_table, table_exists
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,15 @@ def lock_key(table: sa.Table, period: str) -> int:
 
 
 def ensure_table_once(engine: Engine, table: sa.Table) -> None:
-    """Create the table if missing, in its own short transaction, under a lock
-    on the table so that concurrent first loads do not race to create it."""
+    """Create the table if missing (or add the config's new columns), in its
+    own short transaction, under a lock on the table so that concurrent first
+    loads do not race to create it. A table already as the config says needs
+    no write transaction (on SQLite that would queue behind every writer)."""
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        if inspector.has_table(table.name, schema=table.schema) and not columns_to_add(
+                table, {c["name"]: c for c in inspector.get_columns(table.name, schema=table.schema)}):
+            return
     with write_transaction(engine) as conn:
         backend_of(conn).lock(conn, lock_key(table, "*table*"))
         ensure_table(conn, table)
