@@ -27,7 +27,6 @@ from pipeline.domain.files import ParsedFileName, parse_and_validate_filename
 from pipeline.domain.fingerprint import config_sha256
 from pipeline.domain.period import parse_cli_period
 from pipeline.errors import FileRefused, UsageError, WorkbenchError, readable, unexpected
-from pipeline.io.landed import file_sha256
 from pipeline.runners.base import StageRunner
 from pipeline.runners.direct import DirectRunner
 from pipeline.settings import Settings
@@ -35,7 +34,7 @@ from pipeline.warehouse import runlog
 from pipeline.warehouse.backends import backend_of
 from pipeline.warehouse.query import check_sql_files
 from pipeline.warehouse.runlog import IngestStatus, Step, ValidationStatus
-from pipeline.warehouse.tables import period_counts
+from pipeline.warehouse.tables import period_count
 
 
 class Outcome(StrEnum):
@@ -63,7 +62,7 @@ class PeriodOutcome:
 
 def stage_rows(ctx: Context, dataset: str, period: str) -> int:
     with ctx.engine.connect() as conn:
-        return period_counts(conn, "stage", ctx.config.dataset(dataset).table).get(period, 0)
+        return period_count(conn, "stage", ctx.config.dataset(dataset).table, period)
 
 
 # --------------------------------------------------------------------------
@@ -193,7 +192,7 @@ def landed_files(ctx: Context) -> list[runlog.LandedFile]:
         if d.parsed is None:
             continue
         try:
-            sha = file_sha256(d.path)
+            sha = ctx.file_sha256(d.path)
         except OSError:  # vanished or unreadable since listed: nothing to say it is pending
             continue
         out.append(runlog.LandedFile(d.parsed.dataset, d.parsed.period, d.path, sha, config_sha(ctx, d)))
@@ -231,7 +230,7 @@ def run(
     ]
     outcomes = []
     for index, delivery in enumerate(selected, 1):
-        reason = None if force else already_done(ctx, delivery, file_sha256(delivery.path))
+        reason = None if force else already_done(ctx, delivery, ctx.file_sha256(delivery.path))
         if reason:
             outcome = PeriodOutcome(readable(delivery.path.name), None, None, Outcome.SKIPPED, note=reason)
             if delivery.parsed is not None:

@@ -59,6 +59,17 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def bytes_sha256(data: bytes) -> str:
+    """sha256 of bytes already read (the same digest as :func:`file_sha256`)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def size_and_mtime(path: Path) -> tuple[int, int]:
+    """What tells that a file was written since: its size and mtime (ns)."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
 def file_kind(path: Path) -> str:
     """``xlsx`` or ``csv`` from the extension, after checking the bytes agree."""
     suffix = path.suffix.lower()

@@ -13,7 +13,7 @@ from pipeline.domain.config import Config, DatasetConfig
 from pipeline.domain.files import parse_and_validate_filename, validate_headers
 from pipeline.domain.fingerprint import config_sha256
 from pipeline.errors import FileRefused, readable, shorten
-from pipeline.io.landed import file_sha256, read_header_row, resolve_landed_path
+from pipeline.io.landed import read_header_row, resolve_landed_path
 from pipeline.settings import Settings
 from pipeline.warehouse import runlog
 from pipeline.warehouse.runlog import IngestStatus
@@ -51,7 +51,7 @@ def ingest(ctx: Context, file_path: str | Path) -> IngestResult:
     retryable = False
     try:
         size = path.stat().st_size
-        sha = file_sha256(path)
+        sha = ctx.file_sha256(path)
         parsed = parse_and_validate_filename(path.name, ctx.config.datasets)
         dataset, period = parsed.dataset, parsed.period
         config = ctx.config.dataset(dataset)

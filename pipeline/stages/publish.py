@@ -11,8 +11,7 @@ from pipeline.domain.config import Config, DatasetConfig
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.settings import Settings
 from pipeline.stages.derived import derived_period
-from pipeline.warehouse.backends import Backend, backend_of
-from pipeline.warehouse.query import SqlFile, known_types, read_sql_file
+from pipeline.warehouse.query import SqlFile, known_types
 from pipeline.warehouse.replace import LoadResult, rebuild_period
 from pipeline.warehouse.runlog import Step
 
@@ -22,11 +21,10 @@ def mart_names(dataset: DatasetConfig) -> list[str]:
     return list(dataset.publish) if dataset.publish else [f"{dataset.table}_summary"]
 
 
-def mart_statements(dataset: DatasetConfig, core: sa.Table, backend: Backend,
-                    config: Config | None = None) -> dict[str, sa.Executable | SqlFile]:
+def mart_statements(ctx: Context, dataset: DatasetConfig, core: sa.Table) -> dict[str, sa.Executable | SqlFile]:
     """Every mart's statement, all prepared before the first mart is rebuilt."""
     if dataset.publish:
-        return {name: read_sql_file(path, backend, config) for name, path in dataset.publish.items()}
+        return {name: ctx.sql_file(path) for name, path in dataset.publish.items()}
     summary = sa.select(
         sa.func.count().label("row_count"),
     ).where(core.c[PERIOD_COLUMN] == sa.bindparam("period"))
@@ -42,7 +40,7 @@ def publish_period(ctx: Context, dataset_name: str, period: str) -> list[LoadRes
         return [
             rebuild_period(engine, source=core, target=("mart", name), statement=statement, period=period,
                            types=types, step=Step.PUBLISH, dataset=dataset.name)
-            for name, statement in mart_statements(dataset, core, backend_of(engine), config).items()
+            for name, statement in mart_statements(ctx, dataset, core).items()
         ]
 
 

@@ -11,8 +11,7 @@ from pipeline.domain.config import Config
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.settings import Settings
 from pipeline.stages.derived import derived_period
-from pipeline.warehouse.backends import backend_of
-from pipeline.warehouse.query import SqlFile, known_types, read_sql_file
+from pipeline.warehouse.query import SqlFile, known_types
 from pipeline.warehouse.replace import (
     LoadResult,
     ensure_table_once,
@@ -33,7 +32,7 @@ def transform_period(ctx: Context, dataset_name: str, period: str) -> LoadResult
         statement: sa.Executable | SqlFile
         if dataset.transform is not None:
             # Prepared (on SQLite translated, or refused) before anything changes.
-            statement = read_sql_file(dataset.transform, backend_of(engine), config)
+            statement = ctx.sql_file(dataset.transform)
         else:
             # the mirror's new columns get the config's defaults in old periods
             ensure_table_once(engine, mirror_core_table(dataset))

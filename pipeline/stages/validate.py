@@ -7,10 +7,16 @@ prints its path alone on the last stdout line.
 
 How it behaves, and why:
 
-- **Same bytes.** The file is read once; those bytes are hashed and compared
-  with the sha256 logged at ingest, and the same bytes are parsed. A file that
-  changed (or vanished) since ingest is refused ("file changed since ingest"):
-  ingest it again so the log tells the truth about what was loaded.
+- **Same bytes.** The file is read once and those bytes are parsed. They
+  must be the ones ingest logged: when this run hashed the file (``run``'s
+  check and ingest share one hash per file, ``Context.file_sha256``) and its
+  size and modification time are unchanged across the read, they are;
+  otherwise the bytes read are hashed and compared with the logged sha256.
+  A file that changed (or vanished) since ingest is refused ("file changed
+  since ingest"): ingest it again so the log tells the truth about what was
+  loaded. (A rewrite to the very same size within the file system's mtime
+  tick of the first hash would go unseen; files are landed, not edited in
+  place, so the cost of a second full hash per file is not worth it.)
 - **Typing** of cells (blanks and white space, whole numbers, date and
   boolean spellings) is ``pipeline.domain.coerce``' job; see its docstring.
 - **Row numbers** are the analyst's: header = row 1, first data row = 2, for
@@ -53,7 +59,6 @@ How it behaves, and why:
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +71,7 @@ from pipeline.domain.files import validate_headers
 from pipeline.domain.fingerprint import config_sha256
 from pipeline.domain.validation import Decision, check_frame, decide, empty_file_error
 from pipeline.errors import FileRefused, WorkbenchError, unexpected
+from pipeline.io import landed
 from pipeline.io.landed import read_header_row, read_table
 from pipeline.io.parquet import parquet_path_for, write_parquet
 from pipeline.settings import Settings
@@ -130,7 +136,7 @@ def validate(ctx: Context, ingestion_id: int) -> ValidationResult:
     run = _Run(ctx, ingestion)
     dataset = run.dataset
     try:
-        data = _read_unchanged(ingestion)
+        data = _read_unchanged(ctx, ingestion)
         run.headers = _file_headers(ingestion.file_path, dataset)
         raw, _reader = read_table(ingestion.file_path, dataset, data=data)
         del data
@@ -186,16 +192,24 @@ def _conclude(run: _Run, decision: Decision) -> ValidationResult:
                       groups=decision.groups)
 
 
-def _read_unchanged(ingestion: Ingestion) -> bytes:
-    """The file's bytes, provided they are still the ones ingest logged."""
+def _read_unchanged(ctx: Context, ingestion: Ingestion) -> bytes:
+    """The file's bytes, provided they are still the ones ingest logged.
+
+    Hashed again only when needed: if this run hashed the file (ctx) to the
+    logged sha256 and its size and mtime were the same before and after this
+    read (and the bytes read are that size), they are those bytes."""
+    path = ingestion.file_path
     try:
-        data = ingestion.file_path.read_bytes()
+        before = landed.size_and_mtime(path)
+        data = path.read_bytes()
+        after = landed.size_and_mtime(path)
     except FileNotFoundError:
         raise FileRefused(f"{ingestion.file_name}: the file no longer exists at {ingestion.file_path} "
                           f"(ingestion {ingestion.id}); land and ingest it again") from None
     except OSError as exc:
         raise Transient(f"{ingestion.file_name}: cannot read the file ({exc.strerror or exc})") from None
-    sha = hashlib.sha256(data).hexdigest()
+    known = ctx.known_sha256(path, before) if before == after and len(data) == before[0] else None
+    sha = known if known is not None else landed.bytes_sha256(data)
     if sha != ingestion.file_sha256:
         raise FileRefused(
             f"{ingestion.file_name}: file changed since ingest (ingestion {ingestion.id} logged sha256 "

@@ -2,6 +2,7 @@
 automatic migration on first use. The revisions live in ``migrations/``."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,7 +24,10 @@ def alembic_config() -> AlembicConfig:
     return cfg
 
 
+@functools.cache
 def head_revision() -> str:
+    """The newest revision in migrations/ (read once per process: parsing
+    every revision file is the slow part of the first-use check)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
 
 

@@ -10,7 +10,7 @@ so the same on both warehouses), and only then by the values returned.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,12 +54,50 @@ def read_sql_file(path: Path, backend: Backend, config: Config | None = None) ->
     step (StepFailed, logged by the stage), raised before any data changes."""
     text = path.read_text(encoding="utf-8")
     schema = None if config is None else sql_schema(config)
+    types = {} if config is None else result_types(text, config, schema)
+    return SqlFile(path, _prepared(text, path, backend, schema), types)
+
+
+def _prepared(text: str, path: Path, backend: Backend,
+              schema: dict[str, dict[str, dict[str, str]]] | None = None) -> str:
+    # ``schema`` types the statement, so decimals translate exactly on SQLite.
     try:
-        prepared = backend.prepare_sql(text, path, schema)
+        return backend.prepare_sql(text, path, schema)
     except SqlNotPortable as exc:
         raise StepFailed(str(exc)) from None
-    types = {} if config is None else result_types(text, config, schema)
-    return SqlFile(path, prepared, types)
+
+
+class PreparedSql:
+    """The config's .sql files prepared for one warehouse, each translated
+    and typed once while its text stays the same (one per Context, so once
+    per run instead of once per file and stage: parsing the SQL and typing
+    its result cost more than the transform of a 10k-row month)."""
+
+    def __init__(self, config: Config, backend: Backend) -> None:
+        self.config, self.backend = config, backend
+        self._files: dict[Path, tuple[str, object, SqlFile]] = {}
+        self._schema: tuple[tuple[str, ...], dict[str, dict[str, dict[str, str]]]] | None = None
+
+    def get(self, path: Path) -> SqlFile:
+        text = path.read_text(encoding="utf-8")
+        schema = self._sql_schema()
+        hit = self._files.get(path)
+        if hit is not None and hit[0] == text and hit[1] is schema:
+            return hit[2]
+        sql_file = SqlFile(path, _prepared(text, path, self.backend, schema),
+                           result_types(text, self.config, schema))
+        self._files[path] = (text, schema, sql_file)
+        return sql_file
+
+    def _schema_key(self) -> tuple[str, ...]:
+        # core and mart tables' types follow the transform and publish files' text
+        return tuple(sql.read_text(encoding="utf-8") for sql in sql_files(self.config))
+
+    def _sql_schema(self) -> dict[str, dict[str, dict[str, str]]]:
+        key = self._schema_key()
+        if self._schema is None or self._schema[0] != key:
+            self._schema = (key, sql_schema(self.config))
+        return self._schema[1]
 
 
 def sql_files(config: Config) -> list[Path]:
@@ -157,11 +195,12 @@ def sql_schema(config: Config) -> dict[str, dict[str, dict[str, str]]]:
     return {"stage": stage, "core": core, "mart": mart}
 
 
-def result_types(sql: str, config: Config, schema: dict[str, dict[str, dict[str, str]]] | None = None
-                 ) -> dict[str, pa.DataType]:
-    """Arrow types of a query's output columns, as far as the SQL tells."""
+def result_types(sql: str, config: Config,
+                 schema: dict[str, dict[str, dict[str, str]]] | None = None) -> dict[str, pa.DataType]:
+    """Arrow types of a query's output columns, as far as the SQL tells
+    (``schema``: :func:`sql_schema` of the config, when the caller has it)."""
     out = {}
-    for name, data_type in output_types(sql, schema or sql_schema(config)).items():
+    for name, data_type in output_types(sql, schema if schema is not None else sql_schema(config)).items():
         arrow = arrow_type_of(data_type) if data_type is not None else None
         if arrow is not None:
             out[name] = arrow
@@ -244,12 +283,23 @@ def query_period(conn: Connection, statement: sa.Executable | SqlFile, period: s
     return pa.table(arrays, names=names) if names else pa.table({})
 
 
-def insert_period(conn: Connection, statement: sa.Executable | SqlFile, period: str,
-                  into: sa.Table) -> int | None:
-    """``INSERT INTO into (…, _data_period) SELECT …, :period FROM (<statement>)``:
-    the period's rows go from the query into ``into`` without leaving the
-    database. None (nothing done) when the query's columns are not exactly
-    ``into``'s, so the caller builds the table from the result instead."""
+@dataclass(frozen=True)
+class PeriodSelect:
+    """A period's SELECT as a subquery the database runs itself."""
+
+    query: sa.Subquery
+    names: list[str]                            # output columns, _data_period left out
+    params: dict[str, Any]
+    declared: dict[str, pa.DataType]            # types the SQL (or the expressions) declare
+    sql_file: SqlFile | None = None
+
+    def failed(self, exc: sa.exc.DBAPIError, conn: Connection) -> Exception:
+        return exc if self.sql_file is None else self.sql_file.error(exc, backend_of(conn))
+
+
+def period_select(conn: Connection, statement: sa.Executable | SqlFile, period: str) -> PeriodSelect:
+    """``statement`` for ``period`` as a subquery, with its output column names
+    (a .sql file's are read from a ``LIMIT 0`` run of it)."""
     sql_file = statement if isinstance(statement, SqlFile) else None
     try:
         if sql_file is not None:
@@ -257,19 +307,68 @@ def insert_period(conn: Connection, statement: sa.Executable | SqlFile, period: 
             params = _params(conn, sa.text(text), period)
             keys = list(conn.execute(sa.text(f"SELECT * FROM ({text}) AS q LIMIT 0"), params).keys())
             query = sa.text(text).columns(*(sa.column(k) for k in keys)).subquery("q")
+            declared = dict(sql_file.types)
         else:
             assert isinstance(statement, sa.Select)
             query = statement.subquery("q")
             keys, params = list(query.c.keys()), _params(conn, statement, period)
-        names = [k for k in keys if k != PERIOD_COLUMN]
-        if set(names) != {c.name for c in into.columns} - {PERIOD_COLUMN} or len(names) != len(set(names)):
-            return None
-        select = sa.select(*(query.c[n] for n in names), sa.literal(period, sa.String(7)).label(PERIOD_COLUMN))
-        return int(conn.execute(sa.insert(into).from_select([*names, PERIOD_COLUMN], select), params).rowcount)
+            declared = {k: t for k in keys if (t := arrow_type_of_column(query.c[k].type)) is not None}
     except sa.exc.DBAPIError as exc:
         if sql_file is None:
             raise
         raise sql_file.error(exc, backend_of(conn)) from exc
+    names = [k for k in keys if k != PERIOD_COLUMN]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        where = sql_file.path.name if sql_file is not None else "the query"
+        raise StepFailed(f"{where}: column {twice[0]!r} appears twice in the result; give each column its own name")
+    return PeriodSelect(query, names, params, declared, sql_file)
+
+
+def result_schema(conn: Connection, select: PeriodSelect, types: Mapping[str, pa.DataType],
+                  existing: Collection[str] = ()) -> pa.Schema | None:
+    """The Arrow types of the result's columns, the same on both warehouses:
+    the config column of the same name, else the type the SQL declares, else
+    the type the database gives the column (``Backend.probe_types``).
+    Columns in ``existing`` (the table has them) keep their type and need
+    none (null here). None when a new column's type stays unknown."""
+    typed = {**select.declared, **types}
+    found: dict[str, pa.DataType | None] = {n: typed.get(n) for n in select.names}
+    unknown = [n for n, t in found.items() if t is None and n not in existing]
+    if unknown:
+        probe = sa.select(*(select.query.c[n] for n in unknown))
+        try:
+            found.update(backend_of(conn).probe_types(conn, probe, select.params))
+        except sa.exc.DBAPIError as exc:
+            raise select.failed(exc, conn) from exc
+    if any(t is None and n not in existing for n, t in found.items()):
+        return None
+    return pa.schema([(n, pa.null() if t is None else t) for n, t in found.items()])
+
+
+def arrow_type_of_column(column_type: sa.types.TypeEngine[Any]) -> pa.DataType | None:
+    """The Arrow type of a SQLAlchemy column type (a generated query's columns)."""
+    for kind, arrow in ((sa.Boolean, pa.bool_()), (sa.Integer, pa.int64()), (sa.Float, pa.float64()),
+                        (sa.DateTime, pa.timestamp("us")), (sa.Date, pa.date32()), (sa.String, pa.string())):
+        if isinstance(column_type, kind):
+            return arrow
+    if isinstance(column_type, sa.Numeric) and column_type.scale is not None:
+        return pa.decimal128(column_type.precision or DERIVED_DECIMAL_PRECISION, column_type.scale)
+    return None
+
+
+def insert_period(conn: Connection, select: PeriodSelect, period: str, into: sa.Table) -> int:
+    """``INSERT INTO into (…, _data_period) SELECT …, :period FROM (<statement>)``:
+    the period's rows go from the query into ``into`` without leaving the
+    database; each value as the backend stores it in ``into``'s column."""
+    backend = backend_of(conn)
+    names = select.names
+    values = [backend.stored_value(select.query.c[n], into.c[n].type).label(n) for n in names]
+    query = sa.select(*values, sa.literal(period, sa.String(7)).label(PERIOD_COLUMN))
+    try:
+        return int(conn.execute(sa.insert(into).from_select([*names, PERIOD_COLUMN], query), select.params).rowcount)
+    except sa.exc.DBAPIError as exc:
+        raise select.failed(exc, conn) from exc
 
 
 def _params(conn: Connection, clause: sa.Executable, period: str) -> dict[str, Any]:

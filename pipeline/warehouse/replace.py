@@ -31,8 +31,8 @@ from pipeline.errors import StepFailed, WorkbenchError, one_line
 from pipeline.warehouse import runlog
 from pipeline.warehouse.backends import backend_of
 from pipeline.warehouse.engine import write_transaction
-from pipeline.warehouse.query import SqlFile, insert_period, query_period
-from pipeline.warehouse.tables import derived_table, ensure_table, table_exists
+from pipeline.warehouse.query import SqlFile, insert_period, period_select, query_period, result_schema
+from pipeline.warehouse.tables import columns_to_add, derived_table, ensure_table, table_exists
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,15 @@ def lock_key(table: sa.Table, period: str) -> int:
 
 
 def ensure_table_once(engine: Engine, table: sa.Table) -> None:
-    """Create the table if missing, in its own short transaction, under a lock
-    on the table so that concurrent first loads do not race to create it."""
+    """Create the table if missing (or add the config's new columns), in its
+    own short transaction, under a lock on the table so that concurrent first
+    loads do not race to create it. A table already as the config says needs
+    no write transaction (on SQLite that would queue behind every writer)."""
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        if inspector.has_table(table.name, schema=table.schema) and not columns_to_add(
+                table, {c["name"]: c for c in inspector.get_columns(table.name, schema=table.schema)}):
+            return
     with write_transaction(engine) as conn:
         backend_of(conn).lock(conn, lock_key(table, "*table*"))
         ensure_table(conn, table)
@@ -145,7 +152,9 @@ def rebuild_period(
     key: tuple[str, ...] = (),
 ) -> LoadResult:
     """Replace ``period`` of a derived table (``core``/``mart``) with the result
-    of ``statement`` over ``source``, reading and writing in ONE transaction.
+    of ``statement`` over ``source``, reading and writing in ONE transaction,
+    inside the database (INSERT … SELECT; the first build creates the table
+    from the result's declared types first).
 
     The read holds a shared lock on (source, period): a load of that source
     period waits until the read is done, and the read waits for a load in
@@ -154,62 +163,71 @@ def rebuild_period(
     """
     started = runlog.utcnow()
     clock = time.perf_counter()
-    schema, name = target
-    label = f"{schema}.{name}"
-    where = f"{source.schema}.{source.name}"
+    label, where = ".".join(target), f"{source.schema}.{source.name}"
     try:
         with write_transaction(engine) as conn, server_reason_kept(conn):
             backend_of(conn).lock(conn, lock_key(source, period), shared=True)
-            swapped = _rebuild_in_database(conn, schema, name, statement, period)
-            if swapped is not None:
-                deleted, inserted = swapped
-                load_id = runlog.log_load(conn, step=step, dataset=dataset, period=period, source=where,
-                                          file_sha256=None, deleted=deleted, inserted=inserted, started=started)
-                return LoadResult(load_id, step, dataset, period, label, deleted, inserted,
-                                  time.perf_counter() - clock)
-            result = query_period(conn, statement, period, types)
-            table = derived_table(schema, name, result.schema, key, dataset)
-            if not table_exists(conn, schema, name):
-                # first build of this table: serialise creators of it
-                backend_of(conn).lock(conn, lock_key(table, "*table*"))
-            ensure_table(conn, table)
-            backend_of(conn).lock(conn, lock_key(table, period))
-            deleted, inserted = _swap(conn, table, period, result.to_batches())
+            derived = Derived(target, statement, period, types, key, dataset)
+            swapped = _rebuild_in_database(conn, derived)
+            if swapped is None:
+                swapped = _rebuild_from_rows(conn, derived)
+            deleted, inserted = swapped
             load_id = runlog.log_load(conn, step=step, dataset=dataset, period=period, source=where,
-                                   file_sha256=None, deleted=deleted, inserted=inserted, started=started)
+                                      file_sha256=None, deleted=deleted, inserted=inserted, started=started)
     except Exception as exc:
         raise _failed(engine, exc, step=step, dataset=dataset, period=period, source=where,
                       target=label, file_sha256=None, started=started) from exc
     return LoadResult(load_id, step, dataset, period, label, deleted, inserted, time.perf_counter() - clock)
 
 
-def _rebuild_in_database(conn: Connection, schema: str, name: str, statement: sa.Executable | SqlFile,
-                         period: str) -> tuple[int, int] | None:
+@dataclass(frozen=True)
+class Derived:
+    """What one period of a derived table is built from."""
+
+    target: tuple[str, str]
+    statement: sa.Executable | SqlFile
+    period: str
+    types: Mapping[str, pa.DataType]
+    key: tuple[str, ...]
+    dataset: str
+
+
+def _ensure_derived(conn: Connection, d: Derived, arrow: pa.Schema) -> sa.Table:
+    """Create the derived table for ``arrow`` (or add the columns it lacks);
+    the table as the database has it, locked for the period."""
+    schema, name = d.target
+    table = derived_table(schema, name, arrow, d.key, d.dataset)
+    if not table_exists(conn, schema, name):
+        # first build of this table: serialise creators of it
+        backend_of(conn).lock(conn, lock_key(table, "*table*"))
+    ensure_table(conn, table)
+    backend_of(conn).lock(conn, lock_key(table, d.period))
+    return sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
+
+
+def _rebuild_in_database(conn: Connection, d: Derived) -> tuple[int, int] | None:
     """Replace the period inside the database (INSERT … SELECT, no rows
-    through Python) where the backend can and the table already has exactly
-    the query's columns; None to build it from the fetched result instead
-    (first build, a new column, SQLite)."""
-    backend = backend_of(conn)
-    if not backend.insert_select or not table_exists(conn, schema, name):
+    through Python), creating the table on the first build from the result's
+    declared types. None when a column the table lacks has a type neither the
+    config, the SQL nor the database tells (then only its values can)."""
+    schema, name = d.target
+    select = period_select(conn, d.statement, d.period)
+    existing = ({c["name"] for c in sa.inspect(conn).get_columns(name, schema=schema)}
+                if table_exists(conn, schema, name) else set())
+    arrow = result_schema(conn, select, d.types, existing)
+    if arrow is None:
         return None
-    table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
-    backend.lock(conn, lock_key(table, period))
-
-    def fill(c: Connection, into: sa.Table) -> int:
-        inserted = insert_period(c, statement, period, into)
-        if inserted is None:
-            raise _Mismatch
-        return inserted
-
-    try:
-        with conn.begin_nested():
-            return backend.replace_rows_by_query(conn, table, period, fill)
-    except _Mismatch:
-        return None
+    table = _ensure_derived(conn, d, arrow)
+    return backend_of(conn).replace_rows_by_query(
+        conn, table, d.period, lambda c, into: insert_period(c, select, d.period, into))
 
 
-class _Mismatch(Exception):
-    """The query's columns are not the table's: build it from the result."""
+def _rebuild_from_rows(conn: Connection, d: Derived) -> tuple[int, int]:
+    """The period's result fetched into Arrow and written back: only for a
+    result column whose type only its values tell (see _rebuild_in_database)."""
+    result = query_period(conn, d.statement, d.period, d.types)
+    table = _ensure_derived(conn, d, result.schema)
+    return _swap(conn, table, d.period, result.to_batches())
 
 
 @contextlib.contextmanager

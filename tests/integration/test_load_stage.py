@@ -234,3 +234,54 @@ def test_a_load_waits_only_for_its_own_period(workspace: Workspace) -> None:
         holder.close()
     assert same.wait(timeout=60) == 0
     assert [r[0] for r in period_rows(workspace, "2025-06")] == ["5", "6", "7"]
+
+
+TYPES_CONFIG = """
+datasets:
+  kinds:
+    file_pattern: '^kinds_(?P<period>\\\\d{4}-\\\\d{2})\\\\.csv$'
+    columns:
+      id:     {type: integer, nullable: false}
+      code:   {type: string}
+      name:   {type: string, max_length: 40}
+      amount: {type: decimal, precision: 12, scale: 2}
+      day:    {type: date}
+      at:     {type: datetime}
+      flag:   {type: boolean}
+      ratio:  {type: float}
+"""
+
+
+def test_batch_load_keeps_every_type_exactly(workspace: Workspace) -> None:
+    import decimal
+
+    workspace.use_config(TYPES_CONFIG)
+    schema = arrow_schema(workspace.config().dataset("kinds"))
+    rows = [
+        {"id": 1, "code": "0219", "name": "Åsa Nyström", "amount": decimal.Decimal("1234567890.12"),
+         "day": dt.date(1900, 1, 1), "at": dt.datetime(2025, 6, 1, 0, 0, 0), "flag": True, "ratio": 0.1},
+        {"id": 2, "code": "007", "name": "O'Connor 😀", "amount": decimal.Decimal("-0.01"),
+         "day": dt.date(2025, 6, 30), "at": dt.datetime(2025, 6, 30, 23, 59, 59, 999999), "flag": False,
+         "ratio": -1e-300},
+        {"id": 3, "code": "", "name": None, "amount": None, "day": None, "at": None, "flag": None, "ratio": None},
+    ]
+    table = pa.Table.from_pylist(rows, schema=schema)
+    assert load(workspace, write(workspace, table, "kinds"), "2025-06", "kinds").returncode == 0
+
+    # read back through the column types: the very values written
+    from pipeline.warehouse.tables import stage_table
+    stage = stage_table(workspace.config().dataset("kinds"))
+    with workspace.engine.connect() as conn:
+        got = [dict(r._mapping) for r in conn.execute(sa.select(stage).order_by(stage.c.id))]
+    assert [{k: v for k, v in r.items() if k != "_data_period"} for r in got] == rows
+    assert {r["_data_period"] for r in got} == {"2025-06"}
+    if workspace.backend == "sqlite":
+        # stored exactly as SQLAlchemy's own per-row insert stores them (what
+        # every reader and every translated .sql file expects)
+        reference = sa.Table("kinds_reference", sa.MetaData(), *(c.copy() for c in stage.columns), schema="stage")
+        with workspace.engine.begin() as conn:
+            reference.create(conn)
+            conn.execute(reference.insert(), [{**r, "_data_period": "2025-06"} for r in rows])
+        stored = "SELECT {} FROM stage.{} ORDER BY id".format(
+            ", ".join(f"typeof({c}), {c}" for c in stage.columns.keys()), "{}")
+        assert workspace.rows(stored.format("kinds")) == workspace.rows(stored.format("kinds_reference"))

@@ -289,3 +289,110 @@ datasets:
     proc = workspace.main("pipeline", "reload", "--dataset", "a", "--period", "2025-01")
     assert proc.returncode == 1
     assert "FAILED at refresh dependents" in proc.stdout and "nope" in proc.stderr
+
+
+def test_first_build_and_rebuilds_run_inside_the_database(
+        workspace: Workspace, demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """core and mart are built by INSERT … SELECT from the first build on, on
+    both warehouses: the tables come from the result's declared types, and
+    the rows never pass through Python. The rows are the ones the fetch path
+    (kept for columns whose type only their values tell) writes."""
+    from pipeline.warehouse import replace
+
+    fetch = replace.query_period
+
+    def no_python_rows(*_args: object, **_kw: object) -> None:
+        raise AssertionError("the period's rows were fetched into Python")
+
+    monkeypatch.setattr("pipeline.warehouse.replace.query_period", no_python_rows)
+    workspace.add_demo(demo_dir, "*_2025-0[12].*")
+    proc = workspace.main("pipeline", "run")
+    assert proc.returncode == 0 and "4 loaded" in proc.stdout, proc.stderr + proc.stdout
+    derived = ("core.citizens", "core.benefit_payments", "mart.citizens_by_municipality",
+               "mart.benefits_by_municipality", "mart.citizens_summary")
+    built = {t: d for t, d in digests(workspace).items() if t in derived}
+    assert len(built) >= 4 and counts(workspace, "core.citizens") == counts(workspace, "stage.citizens")
+    # the declared types, not whatever the first rows happened to be
+    columns = {c["name"]: c["type"] for c in sa.inspect(workspace.engine).get_columns(
+        "benefits_by_municipality", schema="mart")}
+    assert isinstance(columns["payments"], sa.Integer) and isinstance(columns["amount_total"], sa.Float)
+    assert isinstance(columns["municipality_code"], sa.String)
+    ages = {c["name"]: c["type"] for c in sa.inspect(workspace.engine).get_columns("citizens", schema="core")}
+    assert isinstance(ages["age"], sa.Integer) and isinstance(ages["birth_date"], sa.Date)
+
+    # rebuilds: again inside the database, the same rows
+    for module in ("pipeline.transform", "pipeline.publish"):
+        for dataset in ("citizens", "benefit_payments"):
+            proc = workspace.main(module, "--dataset", dataset, "--period", "2025-02")
+            assert proc.returncode == 0, proc.stderr
+    assert {t: d for t, d in digests(workspace).items() if t in derived} == built
+
+    # the fetch-and-write path gives the very same tables
+    monkeypatch.setattr("pipeline.warehouse.replace.query_period", fetch)
+    monkeypatch.setattr("pipeline.warehouse.replace._rebuild_in_database", lambda *_a: None)
+    for module in ("pipeline.transform", "pipeline.publish"):
+        for dataset in ("citizens", "benefit_payments"):
+            for period in ("2025-01", "2025-02"):
+                assert workspace.main(module, "--dataset", dataset, "--period", period).returncode == 0
+    assert {t: d for t, d in digests(workspace).items() if t in derived} == built
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_run_hashes_each_file_once_and_still_refuses_one_changed_after_ingest(
+        workspace: Workspace, demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import Counter
+
+    from pipeline.io import landed
+    from pipeline.runners.direct import DirectRunner
+
+    hashed: Counter[str] = Counter()
+    file_sha256, bytes_sha256 = landed.file_sha256, landed.bytes_sha256
+
+    def counted_file(path: Path, *args: object) -> str:
+        hashed[Path(path).name] += 1
+        return file_sha256(path)
+
+    def counted_bytes(data: bytes) -> str:
+        hashed[f"bytes of {len(data)}"] += 1
+        return bytes_sha256(data)
+
+    monkeypatch.setattr(landed, "file_sha256", counted_file)
+    monkeypatch.setattr(landed, "bytes_sha256", counted_bytes)
+    files = [p.name for p in workspace.add_demo(demo_dir, "*_2025-0[12].*")]
+    proc = workspace.main("pipeline", "run")
+    assert proc.returncode == 0 and "4 loaded" in proc.stdout, proc.stderr + proc.stdout
+    # skip check, ingest and validate's "unchanged since ingest" share one hash
+    assert hashed == Counter({name: 1 for name in files})
+
+    # a file written after ingest (say a colleague saves over it) is refused
+    path = workspace.landed / "benefit_payments_2025-03.csv"
+    ingest = DirectRunner.ingest
+    for edit in (_other_size, _same_size):
+        shutil.copy(demo_dir / path.name, path)
+
+        def ingest_then_edit(self: DirectRunner, landed_path: Path, ctx, edit=edit):  # type: ignore[no-untyped-def]
+            result = ingest(self, landed_path, ctx)
+            edit(landed_path)
+            return result
+
+        monkeypatch.setattr(DirectRunner, "ingest", ingest_then_edit)
+        proc = workspace.main("pipeline", "run", "--force", "--dataset", "benefit_payments", "--period", "2025-03")
+        assert proc.returncode == 1, edit
+        assert "file changed since ingest" in proc.stdout + proc.stderr, edit
+    assert workspace.scalar("SELECT count(*) FROM stage.benefit_payments WHERE _data_period = '2025-03'") == 0
+
+
+def _other_size(path: Path) -> None:
+    path.write_text(path.read_text(encoding="utf-8").replace(",unemployment,", ",disability,", 1), encoding="utf-8")
+
+
+def _same_size(path: Path) -> None:
+    """Two digits swapped: the same size; the mtime moves, as any save moves
+    it (set explicitly, so the test does not depend on the clock's tick)."""
+    import os
+
+    data = bytearray(path.read_bytes())
+    data[data.index(b"1")] = ord("2")
+    stat = path.stat()
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))

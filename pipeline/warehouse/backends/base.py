@@ -21,8 +21,6 @@ SCHEMAS = ("meta", "stage", "core", "mart")
 
 class Backend(Protocol):
     name: str                   # SQLAlchemy's dialect name
-    # Derived tables are rebuilt with INSERT … SELECT inside the database.
-    insert_select: bool
     # Loads of different periods run side by side (PostgreSQL), or queue for
     # the one writer (SQLite).
     concurrent_writers: bool
@@ -72,6 +70,16 @@ class Backend(Protocol):
 
     def decimal_type(self, precision: int, scale: int) -> sa.types.TypeEngine[Any]:
         """The column type of a config ``decimal`` column."""
+
+    def stored_value(self, value: sa.ColumnElement[Any],
+                     column_type: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+        """A query's output column as INSERT … SELECT must store it in a column
+        of ``column_type`` (derived tables are built inside the database)."""
+
+    def probe_types(self, conn: Connection, select: sa.Select[Any],
+                    params: dict[str, Any]) -> dict[str, pa.DataType | None]:
+        """The Arrow type the database gives each column of ``select``, where
+        neither the config nor the SQL declares it (None: no known type)."""
 
 
 def with_period(batch: pa.RecordBatch, period: str) -> pa.RecordBatch:

@@ -24,12 +24,18 @@ QUEUE_DEPTH = 4  # CSV chunks buffered ahead of COPY; bounds memory
 # Any fixed 64-bit number: the key of the advisory lock that serialises
 # concurrent first-use migrations.
 MIGRATION_LOCK_KEY = 7_100_202_506
+NUMERIC_OID = 1700
+# PostgreSQL type OIDs (pg_type) of result columns no config or SQL types.
+ARROW_OF_OID: dict[int, pa.DataType] = {
+    16: pa.bool_(), 20: pa.int64(), 21: pa.int64(), 23: pa.int64(), 700: pa.float64(), 701: pa.float64(),
+    25: pa.string(), 1042: pa.string(), 1043: pa.string(), 19: pa.string(), 1082: pa.date32(),
+    1114: pa.timestamp("us"),
+}
 
 
 class PostgresBackend:
     name = "postgresql"
     concurrent_writers = True
-    insert_select = True
     max_decimal_digits = 38  # the config's limit (Arrow's decimal128); PostgreSQL takes more
 
     def make_engine(self, url: sa.URL) -> Engine:
@@ -87,6 +93,22 @@ class PostgresBackend:
 
     def decimal_type(self, precision: int, scale: int) -> sa.types.TypeEngine[Any]:
         return sa.Numeric(precision, scale, asdecimal=True)
+
+    def stored_value(self, value: sa.ColumnElement[Any],
+                     column_type: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+        return value  # PostgreSQL's assignment casts store it as the column's type
+
+    def probe_types(self, conn: Connection, select: sa.Select[Any],
+                    params: dict[str, Any]) -> dict[str, pa.DataType | None]:
+        # (name, type OID, …) of each column, from a run that returns no row
+        oids: dict[str, Any] = {d[0]: d[1] for d in conn.execute(select.limit(0), params).cursor.description}
+        found = {name: ARROW_OF_OID.get(oid) for name, oid in oids.items()}
+        q = select.subquery("p")
+        for name in (n for n, oid in oids.items() if oid == NUMERIC_OID):
+            # NUMERIC of unknown scale: whole numbers as integers (as SQLite gives them)
+            whole = sa.select(sa.func.bool_and(q.c[name] == sa.func.trunc(q.c[name])))
+            found[name] = pa.int64() if conn.execute(whole, params).scalar() is not False else pa.float64()
+        return found
 
 
 class _QueueReader(io.RawIOBase):

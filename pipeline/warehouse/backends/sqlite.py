@@ -11,6 +11,7 @@ the start instead of failing half-way; that is also its period lock.
 from __future__ import annotations
 
 import decimal
+import itertools
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.errors import UsageError
-from pipeline.warehouse.backends.base import SCHEMAS, with_period
+from pipeline.warehouse.backends.base import SCHEMAS
 from pipeline.warehouse.dialect import MAX_DECIMAL_DIGITS, Schema, register_sqlite_functions, translate
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -34,10 +35,6 @@ MAX_EXACT_DIGITS = MAX_DECIMAL_DIGITS
 class SqliteBackend:
     name = "sqlite"
     concurrent_writers = False
-    # Derived tables are built from the fetched result: SQLite's loose typing
-    # would otherwise store what the query returns (decimals as text, dates
-    # as text) instead of the table's types.
-    insert_select = False
     max_decimal_digits = MAX_EXACT_DIGITS
 
     def make_engine(self, url: sa.URL) -> Engine:
@@ -83,6 +80,19 @@ class SqliteBackend:
 
     def decimal_type(self, precision: int, scale: int) -> sa.types.TypeEngine[Any]:
         return SqliteDecimal(precision, scale)
+
+    def stored_value(self, value: sa.ColumnElement[Any],
+                     column_type: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+        return stored_value_sql(value, column_type)
+
+    def probe_types(self, conn: Connection, select: sa.Select[Any],
+                    params: dict[str, Any]) -> dict[str, pa.DataType | None]:
+        # No declared types for expressions: the storage classes of the
+        # values, as the fetched rows would have been typed.
+        q = select.subquery("p")
+        probe = sa.select(*(sa.func.group_concat(sa.distinct(sa.func.typeof(c))) for c in q.c))
+        classes = conn.execute(probe, params).one()
+        return {c.name: _arrow_of_classes(set((found or "").split(","))) for c, found in zip(q.c, classes)}
 
 
 class _ScaledNumeric(sa.Numeric):
@@ -198,16 +208,74 @@ def _sqlite_engine(sa_url: sa.URL) -> Engine:
 
 
 def insert_batches(conn: Connection, table: sa.Table, batches: Iterable[pa.RecordBatch], period: str) -> int:
-    """Batched executemany (SQLite), inside the caller's transaction."""
+    """Append the batches through the raw sqlite3 driver, inside the caller's
+    transaction: ``cursor.executemany`` with plain tuples made column by
+    column from Arrow (no per-row SQLAlchemy parameter building). The values
+    are exactly what SQLAlchemy's own types would have bound
+    (:func:`sqlite_column_values`)."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # a checked-out connection always has one
+    cursor = dbapi.cursor()
     inserted = 0
-    statement = table.insert()
-    for batch in batches:
-        for start in range(0, batch.num_rows, SQLITE_BATCH_ROWS):
-            rows = with_period(batch.slice(start, SQLITE_BATCH_ROWS), period).to_pylist()
-            if rows:
-                conn.execute(statement, rows)
-                inserted += len(rows)
+    try:
+        for batch in batches:
+            names = [n for n in batch.schema.names if n != PERIOD_COLUMN]
+            statement = _insert_sql(conn, table, [*names, PERIOD_COLUMN])
+            for start in range(0, batch.num_rows, SQLITE_BATCH_ROWS):
+                part = batch.slice(start, SQLITE_BATCH_ROWS)
+                columns = [sqlite_column_values(part.column(n), table.c[n].type if n in table.c else None)
+                           for n in names]
+                cursor.executemany(statement, list(zip(*columns, itertools.repeat(period, part.num_rows))))
+                inserted += part.num_rows
+    finally:
+        cursor.close()
     return inserted
+
+
+def _insert_sql(conn: Connection, table: sa.Table, names: list[str]) -> str:
+    preparer = conn.dialect.identifier_preparer
+    return (f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
+            f"VALUES ({', '.join('?' * len(names))})")
+
+
+def sqlite_column_values(array: pa.Array, column_type: sa.types.TypeEngine[Any] | None = None) -> list[Any]:
+    """One Arrow column as the Python values the sqlite3 driver binds, the
+    way the column types store them on SQLite: dates as ``YYYY-MM-DD`` and
+    timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (SQLAlchemy's format),
+    booleans as 1/0, decimals as the scaled integers :class:`SqliteDecimal`
+    stores (at the table column's scale); None for null."""
+    kind = array.type
+    if pa.types.is_decimal(kind):
+        scale = column_type.scale if isinstance(column_type, SqliteDecimal) else kind.scale
+        return [None if v is None else to_scaled(v, scale) for v in array.to_pylist()]
+    if pa.types.is_timestamp(kind):
+        array = array.cast(pa.timestamp("us", tz=kind.tz)).cast(pa.string())
+    elif pa.types.is_date(kind):
+        array = array.cast(pa.string())
+    elif pa.types.is_boolean(kind):
+        array = array.cast(pa.int8())
+    return array.to_pylist()
+
+
+def stored_value_sql(value: sa.ColumnElement[Any], column_type: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+    """A query's output column as an INSERT … SELECT stores it in a column of
+    ``column_type``: what :func:`sqlite_column_values` would bind. A decimal
+    output leaves the translated query as exact text ('12.30', see
+    warehouse.dialect); it is stored as the column's scaled integer, rounded
+    half away from zero to the column's scale and refused on overflow, as
+    PostgreSQL's assignment to NUMERIC(p,s) does. The rest comes as stored."""
+    if isinstance(column_type, SqliteDecimal):
+        return sa.func.pg_dec_round(value, 0, column_type.scale, column_type.precision)
+    return value
+
+
+def _arrow_of_classes(classes: set[str]) -> pa.DataType | None:
+    classes -= {"", "null"}
+    if "blob" in classes:
+        return None
+    if "text" in classes or not classes:
+        return pa.string()
+    return pa.float64() if "real" in classes else pa.int64()
 
 
 def _drop_empty_legacy_raw(engine: Engine) -> None:
