@@ -177,6 +177,22 @@ class Workspace:
         with self.engine.connect() as conn:
             return conn.execute(sa.text(sql), params).scalar()
 
+    def wait_until_blocked_on_lock(self, proc: subprocess.Popen, timeout: float = 60) -> None:
+        """Return once a session of this PostgreSQL database waits for an
+        advisory lock (``proc`` reached the lock a test holds); fail if
+        ``proc`` exits first or nothing waits within ``timeout`` seconds.
+        Polling instead of a fixed sleep: as soon as it waits, and never a
+        pass because ``proc`` was still starting."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.scalar(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"):
+            assert proc.poll() is None, f"exited ({proc.returncode}) instead of waiting for the lock"
+            assert time.monotonic() < deadline, f"nothing waited for the lock within {timeout} s"
+            time.sleep(0.05)
+
     def add_demo(self, demo_dir: Path, pattern: str = "*") -> list[Path]:
         self.landed.mkdir(parents=True, exist_ok=True)
         out = []
