@@ -5,11 +5,21 @@ Database tests take ``workspace`` (or ``db_url``), which is parametrized over
 the embedded SQLite file and a real PostgreSQL database created for this test
 session and dropped after it. Without a reachable PostgreSQL those tests skip
 with the reason, except under CI=true, where that is a failure.
+
+The suite runs in parallel (pytest-xdist, ``bash scripts/test.sh`` passes
+``-n``): every worker is its own pytest session, so ``pg_database`` is one
+database per worker (the worker id is in its name) and ``tmp_path`` is per
+worker already. A test must not share anything else between processes: take
+a TCP port from ``free_port`` (fixture or function), never a fixed one, and
+write only under ``tmp_path``. Tests marked ``browser`` all run on one worker
+(one Chromium at a time on two cores); give a test that must not run beside
+another ``@pytest.mark.xdist_group("name")``.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -31,6 +41,29 @@ PG_ADMIN_URL = os.environ.get(
     "WORKBENCH_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
 DEMO_ROWS = 60
+# The id of this pytest-xdist worker ("gw0", "gw1", ...), "main" without xdist.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests share one worker (``--dist loadgroup``): two Chromiums and
+    two Streamlit servers at once on two cores only make each time out."""
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free right now (the kernel's pick, so parallel
+    workers never get the same one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(name="free_port")
+def free_port_fixture() -> int:
+    return free_port()
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +77,8 @@ def pg_database() -> Any:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{reason}; under CI the PostgreSQL tests must run", pytrace=False)
         pytest.skip(f"{reason}; start it or set WORKBENCH_TEST_PG_URL")
-    name = f"workbench_test_{uuid.uuid4().hex[:12]}"
+    # One per xdist worker: each worker is a session of its own.
+    name = f"workbench_test_{WORKER}_{uuid.uuid4().hex[:12]}"
     conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
@@ -142,6 +176,22 @@ class Workspace:
     def scalar(self, sql: str, **params: Any) -> Any:
         with self.engine.connect() as conn:
             return conn.execute(sa.text(sql), params).scalar()
+
+    def wait_until_blocked_on_lock(self, proc: subprocess.Popen, timeout: float = 60) -> None:
+        """Return once a session of this PostgreSQL database waits for an
+        advisory lock (``proc`` reached the lock a test holds); fail if
+        ``proc`` exits first or nothing waits within ``timeout`` seconds.
+        Polling instead of a fixed sleep: as soon as it waits, and never a
+        pass because ``proc`` was still starting."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.scalar(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"):
+            assert proc.poll() is None, f"exited ({proc.returncode}) instead of waiting for the lock"
+            assert time.monotonic() < deadline, f"nothing waited for the lock within {timeout} s"
+            time.sleep(0.05)
 
     def add_demo(self, demo_dir: Path, pattern: str = "*") -> list[Path]:
         self.landed.mkdir(parents=True, exist_ok=True)

@@ -227,7 +227,7 @@ def test_a_load_waits_only_for_its_own_period(workspace: Workspace) -> None:
         other = _spawn(workspace, path, period="2025-05")
         assert other.wait(timeout=60) == 0  # May does not wait for June
         same = _spawn(workspace, write(workspace, citizens(workspace, range(5, 8), "second"), "second"))
-        time.sleep(3)
+        workspace.wait_until_blocked_on_lock(same)
         assert same.poll() is None  # June waits its turn
     finally:
         holder.rollback()

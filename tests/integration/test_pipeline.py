@@ -242,7 +242,6 @@ def test_transform_waits_for_a_load_of_its_stage_period_in_progress(workspace: W
     import os
     import subprocess
     import sys
-    import time
 
     from pipeline.warehouse import tables
     from pipeline.warehouse.replace import lock_key
@@ -257,7 +256,7 @@ def test_transform_waits_for_a_load_of_its_stage_period_in_progress(workspace: W
         proc = subprocess.Popen([sys.executable, "-m", "pipeline.transform", "--dataset", "citizens",
                                  "--period", "2025-01"], cwd=workspace.root, env=os.environ.copy(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(3)
+        workspace.wait_until_blocked_on_lock(proc)
         assert proc.poll() is None  # waits for the load
     finally:
         holder.rollback()

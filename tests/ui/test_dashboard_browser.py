@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -43,12 +42,6 @@ def require_browser() -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_healthy(port: int, server: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
@@ -65,14 +58,14 @@ def wait_healthy(port: int, server: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture
-def server(workspace, demo_dir, tmp_path):  # type: ignore[no-untyped-def]
+def server(workspace, demo_dir, tmp_path, free_port):  # type: ignore[no-untyped-def]
     """A warehouse holding citizens 2025-01..03 and the dashboard serving it;
     yields the port. The server is started in its own session so its real PID
     is known, and only that process group is stopped afterwards."""
     workspace.add_demo(demo_dir, "citizens_2025-0[1-3]*")
     run = workspace.cli("run")
     assert run.returncode == 0, run.stdout + run.stderr
-    port = free_port()
+    port = free_port
     log = tmp_path / "streamlit.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
