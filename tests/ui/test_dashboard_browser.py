@@ -8,99 +8,49 @@ except under CI=true, where a missing browser is a failure.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import openpyxl
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-APP = REPO / "workbench" / "app.py"
-CHROMIUM = Path(os.environ.get("WORKBENCH_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMEDRIVER = Path(os.environ.get("WORKBENCH_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
-CHROME_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-quic", "--window-size=1500,1400",
-)
-WAIT_S = 60
+from tests.ui import browser_support as bs
+
+WAIT_S = bs.WAIT_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def require_browser() -> None:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if not missing:
+    reason = bs.missing_browser()
+    if reason is None:
         return
-    reason = f"{' and '.join(missing)} not found (apt-get install -y chromium chromium-driver)"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason}; under CI the browser test must run", pytrace=False)
     pytest.skip(reason)
 
 
-def wait_healthy(port: int, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"streamlit exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
-                if resp.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"streamlit not healthy after {WAIT_S} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 def server(workspace, demo_dir, tmp_path, free_port):  # type: ignore[no-untyped-def]
     """A warehouse holding citizens 2025-01..03 and the dashboard serving it;
-    yields the port. The server is started in its own session so its real PID
-    is known, and only that process group is stopped afterwards."""
+    yields the port. The server runs in its own session so its real PID is
+    known, and only that process group is stopped afterwards."""
     workspace.add_demo(demo_dir, "citizens_2025-0[1-3]*")
     run = workspace.cli("run")
     assert run.returncode == 0, run.stdout + run.stderr
-    port = free_port
-    log = tmp_path / "streamlit.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-             "--client.toolbarMode", "viewer"],
-            cwd=workspace.root, env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        wait_healthy(port, proc, log)
-        yield port
+        running = bs.start_server(bs.APP, workspace.root, tmp_path / "streamlit.log", os.environ, free_port)
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield running.port
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(15)
-        except ProcessLookupError:
-            pass
+        bs.stop_server(running)
 
 
 @pytest.fixture
 def browser():  # type: ignore[no-untyped-def]
     require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = bs.new_driver()
     try:
         yield driver
     finally:
