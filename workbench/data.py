@@ -359,7 +359,7 @@ def check_totals(engine: Engine, validation_id: int) -> pd.DataFrame:
         rows = conn.execute(stmt).fetchall()
     frame = pd.DataFrame(rows, columns=["check", "column", "header", "errors"])
     frame["errors"] = pd.array(frame["errors"], dtype="Int64")
-    return frame
+    return _header_or_column(frame)
 
 
 def month_errors(engine: Engine, validation_id: int, *, limit: int = MAX_ERRORS) -> pd.DataFrame:
@@ -373,6 +373,14 @@ def month_errors(engine: Engine, validation_id: int, *, limit: int = MAX_ERRORS)
         rows = conn.execute(stmt).fetchall()
     frame = pd.DataFrame(rows, columns=["excel_row", "column", "header", "check", "value"])
     frame["excel_row"] = pd.array(frame["excel_row"], dtype="Int64")
+    return _header_or_column(frame)
+
+
+def _header_or_column(frame: pd.DataFrame) -> pd.DataFrame:
+    # The log keeps a header only where the file spells it other than the
+    # column (validate's _file_headers); elsewhere the file's header IS the
+    # column's name, which reads better than an empty cell.
+    frame["header"] = frame["header"].where(frame["header"].notna(), frame["column"])
     return frame
 
 

@@ -66,6 +66,10 @@ def test_month_link_shows_state_attempts_and_row_errors(loaded) -> None:  # type
         (int(r), c, k) for r, c, k in stored]
     # The file's own spelling of the header, where it has one (e.g. "Monthly Income").
     assert "Monthly Income" in set(errors["header"])
+    # Where the file's header is the column's own name ("Sex" for sex), that
+    # name: never an empty cell.
+    assert errors["header"].notna().all() and "sex" in set(errors["header"])
+    assert frame(at, "month_checks")["header"].notna().all()
     totals = frame(at, "month_checks")
     assert int(totals["errors"].sum()) == len(stored)
 
