@@ -49,17 +49,22 @@ import importlib
 import operator
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow
 
 from pipeline.domain.checks import WARN, WARN_PREFIX, value_checks
 from pipeline.domain.config import ColumnConfig, DatasetConfig, RuleConfig
 from pipeline.domain.period import Period
 from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+# pandera is imported by the functions that build schemas: importing it costs
+# ~0.3 s, and the dashboard only needs this module's dtypes.
 
 STRING_DTYPE = pd.StringDtype("pyarrow")
 PANDAS_DTYPES: dict[str, Any] = {
@@ -123,6 +128,8 @@ def build_schema(dataset: DatasetConfig, period: str) -> pa.DataFrameSchema:
     Checks are derived from the config, then the dataset's ``python_checks``
     module (if any) extends the schema; ``period`` ('YYYY-MM') is handed to it.
     """
+    import pandera.pandas as pa
+
     pk = tuple(dataset.primary_key)
     columns = {}
     for col in dataset.columns.values():
@@ -155,6 +162,8 @@ def column_checks(col: ColumnConfig) -> list[pa.Check]:
     Vectorised over the column; pandera leaves nulls out of them (ignore_na):
     nullability is its own check.
     """
+    import pandera.pandas as pa
+
     return [pa.Check(fn, name=label, error=label) for label, fn in value_checks(col.type, col.checks, col.warn)]
 
 
@@ -169,6 +178,8 @@ def rule_checks(dataset: DatasetConfig, period: str) -> list[pa.Check]:
     RULE_SAMPLES of them; the verdict on every row is the check's output
     (``SchemaError.check_output``), which ``domain.validation`` reads.
     """
+    import pandera.pandas as pa
+
     return [pa.Check(rule_predicate(rule, period), name=RULE_CHECK.format(index=i), error=rule_label(rule, period),
                      ignore_na=False, n_failure_cases=RULE_SAMPLES)
             for i, rule in enumerate(dataset.rules)]
@@ -199,6 +210,8 @@ def rule_predicate(rule: RuleConfig, period: str) -> Callable[[pd.DataFrame], pd
 
 
 def _extend(schema: pa.DataFrameSchema, dataset: DatasetConfig, period: str) -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
     where = f"dataset {dataset.name!r}, key 'python_checks'"
     if dataset.python_checks_dir is not None and str(dataset.python_checks_dir) not in sys.path:
         # Beside the config: searched after the import path, which wins.

@@ -23,16 +23,21 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from pipeline.domain.checks import is_warning
 from pipeline.domain.coerce import coerce_frame, empty_failures
 from pipeline.domain.config import DatasetConfig
 from pipeline.domain.schema import RULE_CHECK, build_schema
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+# pandera is imported by check_frame, the one place that runs it: the log views
+# (warehouse.runlog) read value_text from here without paying its import.
 
 MAX_LOGGED_ERRORS = 1_000
 MAX_SUMMARY_GROUPS = 5
@@ -102,6 +107,8 @@ def empty_file_error(file_name: str) -> str:
 
 def check_frame(raw: pd.DataFrame, dataset: DatasetConfig, period: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The typed frame and every failure: type errors first, then the schema's."""
+    import pandera.pandas as pa
+
     typed, type_failures = coerce_frame(raw, dataset)
     schema = build_schema(dataset, period)
     try:

@@ -12,15 +12,20 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ConfigError
 
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+
+# ruamel.yaml is imported where a file is edited, not when the dashboard starts.
+
 
 def _yaml() -> YAML:
+    from ruamel.yaml import YAML
+
     yaml = YAML()  # round-trip
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap a long line
@@ -31,6 +36,8 @@ def _yaml() -> YAML:
 def _with_alias(spec: Any, header: str) -> CommentedMap:
     """The column's settings (a fresh flow mapping) with ``header`` added:
     a second text turns ``header`` into a list, so the old header still loads."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
     out = CommentedMap([("type", spec)]) if isinstance(spec, str) else CommentedMap(spec.items())
     out.fa.set_flow_style()
     old = out.get("header")
@@ -77,6 +84,8 @@ def _value_end(line: str, start: int) -> int | None:
 
 def add_header_aliases(path: Path, dataset: str, aliases: dict[str, str]) -> None:
     """Add each ``column → header text`` to the column's ``header:``."""
+    from ruamel.yaml.comments import CommentedMap
+
     yaml = _yaml()
     text = path.read_text(encoding="utf-8")
     data = yaml.load(text)

@@ -13,19 +13,23 @@ import decimal
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlglot import exp
 
 from pipeline.domain.config import Config, DatasetConfig
 from pipeline.domain.period import PERIOD_COLUMN, Period
 from pipeline.domain.schema import arrow_schema
 from pipeline.errors import ConfigError, SqlNotPortable, StepFailed, one_line
 from pipeline.warehouse.backends import Backend, backend_of
-from pipeline.warehouse.dialect import output_types, tables_read, type_name
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+# warehouse.dialect (and sqlglot) is imported by the functions that read SQL:
+# the dashboard's pages import this module but never translate a file.
 
 # Precision of a derived decimal column (a SUM can outgrow its input's).
 DERIVED_DECIMAL_PRECISION = 38
@@ -136,6 +140,8 @@ def check_declared_reads(config: Config) -> None:
     for dataset in config.datasets.values():
         if dataset.transform is None:
             continue
+        from pipeline.warehouse.dialect import tables_read
+
         read = tables_read(dataset.transform.read_text(encoding="utf-8"), "stage")
         missing = sorted(owner[t] for t in read if t in owner and owner[t] != dataset.name
                          and owner[t] not in dataset.depends_on)
@@ -182,6 +188,8 @@ def sql_schema(config: Config) -> dict[str, dict[str, dict[str, str]]]:
             named.setdefault(column, sql_type)
 
     def typed(sql: Path, tables: dict[str, dict[str, dict[str, str]]]) -> dict[str, str]:
+        from pipeline.warehouse.dialect import output_types, type_name
+
         annotated = output_types(sql.read_text(encoding="utf-8"), tables)
         return {n: named.get(n, type_name(t)) for n, t in annotated.items()}
 
@@ -199,6 +207,8 @@ def result_types(sql: str, config: Config,
                  schema: dict[str, dict[str, dict[str, str]]] | None = None) -> dict[str, pa.DataType]:
     """Arrow types of a query's output columns, as far as the SQL tells
     (``schema``: :func:`sql_schema` of the config, when the caller has it)."""
+    from pipeline.warehouse.dialect import output_types
+
     out = {}
     for name, data_type in output_types(sql, schema if schema is not None else sql_schema(config)).items():
         arrow = arrow_type_of(data_type) if data_type is not None else None
@@ -212,6 +222,8 @@ def arrow_type_of(data_type: exp.DataType) -> pa.DataType | None:
 
     SUM of integers is BIGINT and AVG double precision on both warehouses
     (PostgreSQL itself says NUMERIC); SUM of decimals stays decimal."""
+    from sqlglot import exp
+
     t = exp.DataType.Type
     kind = data_type.this
     if kind in (t.TINYINT, t.SMALLINT, t.INT, t.BIGINT):

@@ -14,8 +14,6 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
 from sqlalchemy.engine import Connection
 
 from pipeline.domain.config import ColumnConfig, Config, DatasetConfig
@@ -88,6 +86,9 @@ def ensure_table(conn: Connection, table: sa.Table) -> list[str]:
     existing = {c["name"]: c for c in inspector.get_columns(table.name, schema=table.schema)}
     added = columns_to_add(table, existing)
     if added:
+        from alembic.migration import MigrationContext  # only here: alembic is slow to import
+        from alembic.operations import Operations
+
         ops = Operations(MigrationContext.configure(conn))
         for column in added:
             ops.add_column(table.name, sa.Column(column.name, column.type, nullable=column.nullable,

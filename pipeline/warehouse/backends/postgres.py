@@ -8,7 +8,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -18,7 +18,9 @@ from sqlalchemy.engine import Connection, Engine
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.warehouse.backends.base import SCHEMAS, with_period
 from pipeline.warehouse.backends.pg_partitions import create_partitioned, is_partitioned, replace_partition
-from pipeline.warehouse.dialect import Schema, translate
+
+if TYPE_CHECKING:
+    from pipeline.warehouse.dialect import Schema
 
 QUEUE_DEPTH = 4  # CSV chunks buffered ahead of COPY; bounds memory
 # Any fixed 64-bit number: the key of the advisory lock that serialises
@@ -81,6 +83,8 @@ class PostgresBackend:
     def prepare_sql(self, text: str, source: Path, schema: Schema | None = None) -> str:
         # PostgreSQL runs the file as written; parsing it first refuses a file
         # that would fail half-way through a run.
+        from pipeline.warehouse.dialect import translate  # sqlglot: slow to import
+
         return translate(text, source=source, dialect=self.name)
 
     def sql_error_line(self, exc: BaseException, executed: str) -> int | None:

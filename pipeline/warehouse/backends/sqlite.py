@@ -14,7 +14,7 @@ import decimal
 import itertools
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -24,7 +24,10 @@ from sqlalchemy.engine import Connection, Engine
 from pipeline.domain.period import PERIOD_COLUMN
 from pipeline.errors import UsageError
 from pipeline.warehouse.backends.base import SCHEMAS
-from pipeline.warehouse.dialect import MAX_DECIMAL_DIGITS, Schema, register_sqlite_functions, translate
+from pipeline.warehouse.backends.sqlite_functions import MAX_DECIMAL_DIGITS, register_sqlite_functions
+
+if TYPE_CHECKING:
+    from pipeline.warehouse.dialect import Schema
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_BATCH_ROWS = 20_000
@@ -73,6 +76,8 @@ class SqliteBackend:
         _drop_empty_legacy_raw(engine)
 
     def prepare_sql(self, text: str, source: Path, schema: Schema | None = None) -> str:
+        from pipeline.warehouse.dialect import translate  # sqlglot: slow to import, only for .sql files
+
         return translate(text, source=source, dialect=self.name, schema=schema)
 
     def sql_error_line(self, exc: BaseException, executed: str) -> int | None:
