@@ -364,14 +364,15 @@ def check_totals(engine: Engine, validation_id: int) -> pd.DataFrame:
 
 def month_errors(engine: Engine, validation_id: int, *, limit: int = MAX_ERRORS) -> pd.DataFrame:
     """Row-level errors in file order: the Excel row (header = row 1), the
-    column as configured and as the file's header spells it, check, value."""
+    row's primary key as the file gives it, the column as configured and as
+    the file's header spells it, check, value."""
     t = errors_table
-    stmt = (sa.select(t.c.row_number, t.c.column, t.c.header, t.c.check, t.c.value)
+    stmt = (sa.select(t.c.row_number, t.c.row_key, t.c.column, t.c.header, t.c.check, t.c.value)
             .where(t.c.validation_id == validation_id)
             .order_by(t.c.row_number.asc().nulls_first(), t.c.id).limit(limit))
     with engine.connect() as conn:
         rows = conn.execute(stmt).fetchall()
-    frame = pd.DataFrame(rows, columns=["excel_row", "column", "header", "check", "value"])
+    frame = pd.DataFrame(rows, columns=["excel_row", "key", "column", "header", "check", "value"])
     frame["excel_row"] = pd.array(frame["excel_row"], dtype="Int64")
     return _header_or_column(frame)
 

@@ -127,7 +127,7 @@ def check_frame(raw: pd.DataFrame, dataset: DatasetConfig, period: str) -> tuple
         schema_failures = schema_failures[~again]
     parts = [f for f in (type_failures, schema_failures) if len(f)]
     failures = pd.concat(parts, ignore_index=True) if parts else empty_failures()
-    return typed, as_delivered(failures, raw)
+    return typed, with_row_keys(as_delivered(failures, raw), raw, dataset)
 
 
 def rule_failures(exc: pa.errors.SchemaErrors, schema: pa.DataFrameSchema, dataset: DatasetConfig,
@@ -174,6 +174,25 @@ def as_delivered(failures: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
         values[here] = raw[column].to_numpy(dtype=object)[positions[here]]
     values = [cell_text(v) for v in values]
     return failures.assign(value=pd.Series(values, index=failures.index, dtype=object))
+
+
+def with_row_keys(failures: pd.DataFrame, raw: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
+    """Each failure with ``row_key``: its row's primary key as the file gives
+    it (``1001``; a composite key as ``a=1, b=x``), so the error log
+    names the record. None for a dataset without a key, a frame-wide failure
+    (no row of ``raw``) and a row whose key cell is empty."""
+    keys: list[str | None] = [None] * len(failures)
+    key = [c for c in dataset.primary_key if c in raw.columns]
+    if key and len(key) == len(dataset.primary_key) and len(failures):
+        positions = raw.index.get_indexer(failures["row_number"])
+        cells = [raw[c].to_numpy(dtype=object) for c in key]
+        for i, pos in enumerate(positions):
+            if pos < 0:
+                continue
+            texts = [cell_text(column[pos]) for column in cells]
+            if all(t is not None and t.strip() for t in texts):
+                keys[i] = texts[0] if len(key) == 1 else ", ".join(f"{c}={t}" for c, t in zip(key, texts))
+    return failures.assign(row_key=pd.Series(keys, index=failures.index, dtype=object))
 
 
 def failures_of_schema(cases: pd.DataFrame) -> pd.DataFrame:

@@ -115,6 +115,7 @@ validation_errors = sa.Table(
     sa.Column("check", sa.Text),
     sa.Column("value", sa.Text),
     sa.Column("header", sa.Text),  # the column's header as the file spells it
+    sa.Column("row_key", sa.Text),  # the failing row's primary key as the file gives it
     sa.Index("ix_validation_errors_validation_id", "validation_id"),
 )
 
@@ -254,11 +255,13 @@ def finish_validation(engine: Engine, validation_id: int, *, status: str, counts
 
 
 def _error_rows(validation_id: int, failures: pd.DataFrame, headers: Mapping[str, str]) -> list[dict[str, Any]]:
+    keys = failures["row_key"] if "row_key" in failures else [None] * len(failures)
     return [
         {"validation_id": validation_id, "row_number": int(row), "column": column,
-         "check": check, "value": value_text(value), "header": headers.get(column) if column else None}
-        for row, column, check, value in zip(failures["row_number"], failures["column"],
-                                             failures["check"], failures["value"])
+         "check": check, "value": value_text(value), "header": headers.get(column) if column else None,
+         "row_key": value_text(key)}
+        for row, column, check, value, key in zip(failures["row_number"], failures["column"],
+                                                  failures["check"], failures["value"], keys)
     ]
 
 

@@ -105,3 +105,32 @@ def test_legacy_warehouse_is_migrated_keeping_rows_and_twice_is_harmless(workspa
     proc = workspace.main("pipeline.ingest", "--file-path", str(workspace.landed / "benefit_payments_2025-01.csv"))
     assert proc.returncode == 0, proc.stderr
     assert workspace.scalar("SELECT count(*) FROM meta.ingestion_log") == 3
+
+
+def test_row_key_is_added_to_a_warehouse_at_0004_and_twice_is_harmless(workspace: Workspace) -> None:
+    from alembic import command
+
+    from pipeline.warehouse.migrate import alembic_config
+
+    engine = get_engine(workspace.db_url, migrate=False)
+
+    def upgrade(target: str, *, stamp: str | None = None) -> None:
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            if stamp:  # the log says 0004 although the column is there: the revision runs again
+                command.stamp(cfg, stamp)
+            command.upgrade(cfg, target)
+
+    upgrade("0004")
+    with engine.begin() as conn:  # an error logged before the column existed
+        conn.exec_driver_sql('INSERT INTO meta.validation_errors (validation_id, row_number, "column", "check", '
+                             "value) VALUES (1, 5, 'sex', 'isin [M, F]', 'Q')")
+    assert "row_key" not in columns(engine, "meta", "validation_errors")
+    for again in (None, "0004"):
+        upgrade("head", stamp=again)
+        row_key = columns(engine, "meta", "validation_errors")["row_key"]
+        assert row_key["nullable"] is True and isinstance(row_key["type"], sa.Text)
+        assert workspace.rows('SELECT row_number, "column", value, row_key FROM meta.validation_errors') == [
+            (5, "sex", "Q", None)]
+    engine.dispose()

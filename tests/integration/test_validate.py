@@ -331,3 +331,55 @@ def test_all_demo_files_give_one_parquet_per_dataset_and_month(workspace, demo_d
     assert len(citizens) == sum(r.rows_valid for r in results if r.dataset == "citizens")
     assert citizens["municipality_code"].str.fullmatch(r"\d{4}").all()
     assert citizens["municipality_code"].str.startswith("0").any()
+
+
+KEYED_CONFIG = r"""
+datasets:
+  pairs:
+    file_pattern: '^pairs_(?P<period>\d{4}-\d{2})\.csv$'
+    primary_key: [region, seq]
+    on_invalid_rows: reject
+    columns:
+      region: {type: string, header: "Region"}
+      seq:    {type: integer}
+      n:      {type: integer, ge: 0}
+  loose:
+    file_pattern: '^loose_(?P<period>\d{4}-\d{2})\.csv$'
+    on_invalid_rows: drop
+    columns:
+      n: {type: integer, nullable: false, ge: 0}
+"""
+
+
+def row_keys(ws, validation_id: int) -> list[tuple]:  # type: ignore[no-untyped-def]
+    return ws.rows('SELECT row_number, "column", row_key FROM meta.validation_errors '
+                   "WHERE validation_id = :v ORDER BY id", v=validation_id)
+
+
+def test_each_error_names_its_rows_primary_key_as_the_file_gives_it(workspace) -> None:  # type: ignore[no-untyped-def]
+    # an xlsx key cell is a number (1003.0 in the reader): logged as Excel shows it
+    path = write_xlsx(workspace.landed / "citizens_2025-06.xlsx", [
+        CITIZEN_HEADER, citizen(1), citizen(2, sex="Q"), citizen(3, id=1003.0, income=-1), citizen(4, id=None)])
+    result = validate(workspace, ingest(workspace, path))
+    assert result.status == "failed"
+    assert row_keys(workspace, result.validation_id) == [
+        (3, "sex", "1002"), (4, "monthly_income", "1003"),
+        (5, "citizen_id", None)]  # the key cell itself is empty: no key to name
+
+
+def test_a_composite_key_is_named_column_by_column(workspace) -> None:  # type: ignore[no-untyped-def]
+    workspace.use_config(KEYED_CONFIG)
+    path = write_csv(workspace.landed / "pairs_2025-06.csv", [
+        ["Region", "seq", "n"], ["North", "1", "5"], ["North", "2", "-1"], ["South", "x", "3"]])
+    result = validate(workspace, ingest(workspace, path))
+    assert result.status == "failed"
+    assert row_keys(workspace, result.validation_id) == [
+        (3, "n", "region=North, seq=2"), (4, "seq", "region=South, seq=x")]  # as delivered, even untypable
+
+
+def test_a_dataset_without_a_key_logs_no_key(workspace) -> None:  # type: ignore[no-untyped-def]
+    workspace.use_config(KEYED_CONFIG)
+    path = write_csv(workspace.landed / "loose_2025-06.csv", [["n"], ["-1"], ["4"]])
+    result = validate(workspace, ingest(workspace, path))
+    assert result.status == "passed"
+    assert row_keys(workspace, result.validation_id) == [(2, "n", None)]

@@ -7,6 +7,7 @@ tests wait for them like a user waits for the page to refresh.
 """
 from __future__ import annotations
 
+import io
 import threading
 
 import pandas as pd
@@ -21,7 +22,7 @@ from tests.ui.test_dashboard import (  # noqa: F401  (fixtures)
     texts,
     trim_xlsx,
 )
-from workbench import jobs
+from workbench import data, jobs
 
 
 def open_month(dataset: str, period: str) -> AppTest:
@@ -58,12 +59,20 @@ def test_month_link_shows_state_attempts_and_row_errors(loaded) -> None:  # type
     validate = attempts[attempts["step"] == "validate"].iloc[0]
     assert validate["status"] == "failed" and validate["seconds"] >= 0
     vid = int(loaded.scalar("SELECT max(id) FROM meta.validation_log WHERE period = '2025-07'"))
-    stored = loaded.rows(f"SELECT row_number, \"column\", \"check\" FROM meta.validation_errors "
+    stored = loaded.rows(f"SELECT row_number, \"column\", \"check\", row_key FROM meta.validation_errors "
                          f"WHERE validation_id = {vid} ORDER BY row_number, id")
     errors = frame(at, "month_errors")
-    assert list(errors.columns) == ["excel_row", "column", "header", "check", "value"]
-    assert [(int(r), c, k) for r, c, k in zip(errors["excel_row"], errors["column"], errors["check"])] == [
-        (int(r), c, k) for r, c, k in stored]
+    assert list(errors.columns) == ["excel_row", "key", "column", "header", "check", "value"]
+    assert [(int(r), c, k, key) for r, c, k, key in zip(
+        errors["excel_row"], errors["column"], errors["check"], errors["key"])] == [
+        (int(r), c, k, key) for r, c, k, key in stored]
+    # The Key column names the record: the row's citizen_id as the file gives it.
+    sheet = pd.read_excel(loaded.landed / "citizens_2025-07.xlsx", dtype=object)
+    assert [str(sheet.loc[int(r) - 2, "Citizen ID"]) for r in errors["excel_row"]] == list(errors["key"])
+    # the page's CSV download is data.errors_csv of the same frame
+    downloaded = pd.read_csv(io.BytesIO(data.errors_csv(data.month_errors(loaded.engine, vid))),
+                             encoding="utf-8-sig", dtype=str)
+    assert list(downloaded["key"]) == list(errors["key"])
     # The file's own spelling of the header, where it has one (e.g. "Monthly Income").
     assert "Monthly Income" in set(errors["header"])
     # Where the file's header is the column's own name ("Sex" for sex), that

@@ -199,11 +199,12 @@ def test_rules_are_pandera_frame_checks_reported_once_per_row() -> None:
     assert verdict.tolist() == [True, False, True, False]
     # ... the failures the log gets name each failing row once per rule, both columns named.
     typed, failures = check_frame(raw, spans, "2025-03")
-    assert sorted(tuple(r) for r in failures.to_numpy()) == [
+    assert sorted(tuple(r) for r in failures[["row_number", "column", "check", "value"]].to_numpy()) == [
         (3, "amount", "warn: <= limit", "50.00"),
         (3, "end_date", ">= start_date", "2025-03-01"),
         (5, "end_date", ">= start_date", "2025-03-04"),
     ]
+    assert failures["row_key"].isna().all()  # spans has no primary key: no record to name
     # severity: error drops its rows (on_invalid_rows: drop); warn keeps them, counted.
     decision = decide(typed, failures, spans, "spans_2025-03.csv", 1)
     assert decision.passed and decision.rows is not None

@@ -114,6 +114,7 @@ def errors(view: ui.View, dataset: str, period: str) -> None:
     cells = ui.cached_month_errors(view.url, validation_id)
     st.container(key="month_errors").dataframe(cells, hide_index=True, width="stretch", column_config={
         "excel_row": st.column_config.NumberColumn("Row", help="as in Excel: the header is row 1"),
+        "key": st.column_config.TextColumn("Key", help="the row's primary key as the file gives it"),
         "column": "Column", "header": "Header", "check": "Check", "value": "Value"})
     st.download_button("Download errors (CSV)", data.errors_csv(cells), key="month_errors_csv",
                        file_name=f"{dataset}_{period}_errors.csv", mime="text/csv")
