@@ -137,17 +137,18 @@ def log_filter_options(engine: Engine, kind: str) -> dict[str, list[str]]:
 
 def failing_cells(engine: Engine, validation_id: int, *, limit: int = MAX_ERRORS) -> pd.DataFrame:
     """The row-level errors of one validation, in file order: the row as the
-    analyst sees it (header = row 1), the column, the check, the value."""
+    analyst sees it (header = row 1), the record's primary key as the file
+    gave it, the column, the check, the value."""
     t = validation_errors
     stmt = (
-        sa.select(t.c.row_number, t.c.column, t.c.check, t.c.value)
+        sa.select(t.c.row_number, t.c.row_key, t.c.column, t.c.check, t.c.value)
         .where(t.c.validation_id == validation_id)
         .order_by(t.c.row_number.asc().nulls_first(), t.c.id)
         .limit(limit)
     )
     with engine.connect() as conn:
         rows = conn.execute(stmt).fetchall()
-    frame = pd.DataFrame(rows, columns=["row_number", "column", "check", "value"])
+    frame = pd.DataFrame(rows, columns=["row_number", "key", "column", "check", "value"])
     frame["row_number"] = pd.array(frame["row_number"], dtype="Int64")
     return frame
 

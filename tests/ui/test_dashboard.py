@@ -224,6 +224,9 @@ def test_failed_validation_errors_in_file_order(loaded) -> None:  # type: ignore
     errors = data.validation_errors(engine, int(failed["id"].iloc[0]))
     # The demo breaks data rows 4, 11 and 18: Excel rows 5, 12, 19.
     assert errors["excel_row"].tolist() == [5, 12, 19]
+    # Each names its record: the Citizen ID in that Excel row of the file.
+    sheet = pd.read_excel(loaded.landed / "citizens_2025-07.xlsx", dtype=object, engine="calamine")
+    assert errors["key"].tolist() == [str(sheet.loc[r - 2, "Citizen ID"]) for r in (5, 12, 19)]
     assert errors["column"].tolist() == ["sex", "monthly_income", "municipality_code"]
     assert errors["value"].tolist()[0] == "Q"
 

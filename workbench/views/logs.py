@@ -121,7 +121,7 @@ def errors_table(errors: pd.DataFrame, file_name: str) -> None:
     st.caption(f"{cells}{more}. Rows are numbered as in Excel: header = row 1.")
     st.container(key="errors_table").dataframe(errors, hide_index=True, width="stretch", column_config={
         "excel_row": st.column_config.NumberColumn("Excel row", format="%d", width="small"),
-        "column": "Column", "check": "Check", "value": "Value",
+        "key": "Key", "column": "Column", "check": "Check", "value": "Value",
     })
     st.download_button("Download these errors as CSV", data.errors_csv(errors), icon=":material/download:",
                        file_name=file_name, mime="text/csv", key="errors_csv", on_click="ignore")
