@@ -52,7 +52,6 @@ __all__ = ["DEFAULT_PAGE_SIZE", "LOGS", "LogFilter", "count_log", "log_filter_op
 LOADED, STALE, SERVING_PREVIOUS, PENDING, FAILED, MISSING = (s.value for s in (
     MonthState.PUBLISHED, MonthState.STALE, MonthState.FAILED_SERVING_PREVIOUS, MonthState.PENDING,
     MonthState.FAILED, MonthState.MISSING))
-STATES = (LOADED, STALE, SERVING_PREVIOUS, PENDING, FAILED, MISSING)
 SERVED_STATES = (LOADED, STALE, SERVING_PREVIOUS)  # months whose rows are in the warehouse
 RETRY_STATES = (FAILED, SERVING_PREVIOUS)  # a backfill judges their unchanged file again
 BACKFILL_STATES = (MISSING, PENDING, *RETRY_STATES)

@@ -53,15 +53,6 @@ class SqlFile:
         return StepFailed(f"{where}: {one_line(exc)}")
 
 
-def read_sql_file(path: Path, backend: Backend, config: Config | None = None) -> SqlFile:
-    """The file prepared for ``backend``; an untranslatable file is a failed
-    step (StepFailed, logged by the stage), raised before any data changes."""
-    text = path.read_text(encoding="utf-8")
-    schema = None if config is None else sql_schema(config)
-    types = {} if config is None else result_types(text, config, schema)
-    return SqlFile(path, _prepared(text, path, backend, schema), types)
-
-
 def _prepared(text: str, path: Path, backend: Backend,
               schema: dict[str, dict[str, dict[str, str]]] | None = None) -> str:
     # ``schema`` types the statement, so decimals translate exactly on SQLite.

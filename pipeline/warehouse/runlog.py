@@ -202,18 +202,6 @@ def ingestion_period(engine: Engine, ingestion_id: int) -> tuple[str, str] | Non
     return (row.dataset, row.period) if row is not None and row.dataset and row.period else None
 
 
-def last_accepted_ingestion(engine: Engine, file_path: Path) -> tuple[int, str] | None:
-    """(id, sha256) of the newest accepted ingestion of a landed file."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(ingestion_log.c.id, ingestion_log.c.file_sha256)
-            .where(ingestion_log.c.file_path == readable(str(file_path.resolve())),
-                   ingestion_log.c.status == IngestStatus.ACCEPTED)
-            .order_by(ingestion_log.c.id.desc()).limit(1)
-        ).first()
-    return (row.id, row.file_sha256) if row is not None else None
-
-
 # --------------------------------------------------------------------------
 # validate
 # --------------------------------------------------------------------------
