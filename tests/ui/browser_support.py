@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "workbench" / "app.py"
@@ -39,12 +40,6 @@ def missing_browser() -> str | None:
     if not missing:
         return None
     return f"{' and '.join(missing)} not found (apt-get install -y chromium chromium-driver)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
